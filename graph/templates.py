@@ -1,0 +1,168 @@
+"""Built-in example networks that train out of the box on offline data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from graph.layout import auto_layout
+from graph.model import Edge, Graph, Node
+from graph.project import Project
+from graph.settings import default_training
+
+# Printable ASCII and newline: the text datasets map every corpus onto this alphabet.
+TEXT_VOCAB_SIZE = 96
+
+
+class Builder:
+    """Small helper to write templates as readable chains of layers."""
+
+    def __init__(self) -> None:
+        self.graph = Graph()
+
+    def add(self, type_name: str, name: str | None = None, source: Node | list[Node] | None = None,
+            **params: Any) -> Node:
+        node = self.graph.add_node(type_name, name=name, params=params)
+        sources = source if isinstance(source, list) else [source] if source else []
+        ports = [p.name for p in node.spec.input_ports(node.params)]
+        for port, src in zip(ports, sources):
+            self.graph.connect(Edge(src.id, "out", node.id, port))
+        return node
+
+    def chain(self, source: Node, *layers: tuple) -> Node:
+        """Append layers one after another: each item is (type, name, {params})."""
+        node = source
+        for type_name, name, *rest in layers:
+            node = self.add(type_name, name, node, **(rest[0] if rest else {}))
+        return node
+
+    def project(self, name: str, description: str, dataset: dict[str, Any],
+                **training: Any) -> Project:
+        auto_layout(self.graph)
+        settings = default_training()
+        settings.update(training)
+        return Project(self.graph, dataset, settings, name, description)
+
+
+def hello_mlp() -> Project:
+    b = Builder()
+    x = b.add("Input", "image", kind="vector", shape=(784,))
+    out = b.chain(x, ("Linear", "fc1", {"out_features": 128}), ("ReLU", "relu1"),
+                  ("Linear", "fc2", {"out_features": 10}))
+    b.add("Output", "digit", out)
+    return b.project(
+        "Hello world: an MLP for handwritten digits",
+        "The classic first network: 784 pixels -> 128 hidden units -> ReLU -> 10 digit scores. "
+        "Trains on scikit-learn's real handwritten digits scaled to 28x28 (offline); switch the "
+        "dataset to MNIST when online.",
+        {"name": "digits", "options": {}}, epochs=30, learning_rate=1e-3, batch_size=32)
+
+
+def digits_cnn() -> Project:
+    b = Builder()
+    x = b.add("Input", "image", kind="image", shape=(1, 16, 16))
+    out = b.chain(
+        x,
+        ("Conv2d", "conv1", {"out_channels": 32, "kernel_size": (3, 3), "padding": (1, 1)}),
+        ("BatchNorm2d", "bn1"), ("ReLU", "relu1"),
+        ("Conv2d", "conv2", {"out_channels": 32, "kernel_size": (3, 3), "padding": (1, 1)}),
+        ("BatchNorm2d", "bn2"), ("ReLU", "relu2"),
+        ("MaxPool2d", "pool1"),
+        ("Conv2d", "conv3", {"out_channels": 64, "kernel_size": (3, 3), "padding": (1, 1)}),
+        ("BatchNorm2d", "bn3"), ("ReLU", "relu3"),
+        ("MaxPool2d", "pool2"),
+        ("Flatten", "flatten"),
+        ("Dropout", "drop", {"p": 0.3}),
+        ("Linear", "fc", {"out_features": 10}),
+    )
+    b.add("Output", "digit", out)
+    return b.project(
+        "CNN for handwritten digits",
+        "Three convolutions with batch norm and pooling, then a linear classifier. Trains on "
+        "scikit-learn's real 8x8 handwritten digits scaled to 16x16, with small random shifts.",
+        {"name": "digits", "options": {}}, epochs=30, learning_rate=2e-3, batch_size=32,
+        optimizer="adamw", weight_decay=1e-4, schedule="one_cycle", shift=1, rotate=8.0)
+
+
+def lstm_forecast() -> Project:
+    b = Builder()
+    x = b.add("Input", "window", kind="sequence", shape=(52, 1))
+    out = b.chain(x, ("LSTM", "lstm", {"hidden_size": 64, "output": "last"}),
+                  ("Linear", "head", {"out_features": 1}))
+    b.add("Output", "forecast", out)
+    return b.project(
+        "LSTM time-series forecaster",
+        "Reads a window of the past (52 weeks) and predicts the next value. Trains on the real "
+        "Mauna Loa weekly CO2 record shipped with LayerForge; compare with the last-value "
+        "baseline printed after training.",
+        {"name": "csv_series", "options": {}}, loss="mse", epochs=30, learning_rate=2e-3,
+        batch_size=64, grad_clip=1.0)
+
+
+def char_gru() -> Project:
+    b = Builder()
+    x = b.add("Input", "text", kind="tokens", shape=(64,))
+    out = b.chain(x, ("Embedding", "embed", {"num_embeddings": TEXT_VOCAB_SIZE,
+                                             "embedding_dim": 64}),
+                  ("GRU", "gru", {"hidden_size": 256, "output": "last"}),
+                  ("Linear", "head", {"out_features": TEXT_VOCAB_SIZE}))
+    b.add("Output", "next_char", out)
+    return b.project(
+        "Character-level text generator (GRU)",
+        "Reads 64 characters and predicts the next one; sample new text with a temperature. "
+        "Trains on documentation text gathered from the Python standard library (offline).",
+        {"name": "text", "options": {}}, epochs=4, learning_rate=3e-3, batch_size=128,
+        grad_clip=1.0)
+
+
+def residual_cnn() -> Project:
+    b = Builder()
+    x = b.add("Input", "image", kind="image", shape=(1, 16, 16))
+
+    def conv(name: str, channels: int) -> tuple:
+        return ("Conv2d", name, {"out_channels": channels, "kernel_size": (3, 3),
+                                 "padding": (1, 1), "bias": False})
+
+    stem = b.chain(x, conv("stem", 32), ("BatchNorm2d", "stem_bn"), ("ReLU", "stem_relu"))
+    branch = b.chain(stem, conv("block1_conv1", 32), ("BatchNorm2d", "block1_bn1"),
+                     ("ReLU", "block1_relu"), conv("block1_conv2", 32),
+                     ("BatchNorm2d", "block1_bn2"))
+    merged = b.add("Add", "block1_add", [branch, stem])
+    down = b.chain(merged, ("ReLU", "block1_out"), ("MaxPool2d", "pool1"), conv("widen", 64),
+                   ("BatchNorm2d", "widen_bn"), ("ReLU", "widen_relu"))
+    branch = b.chain(down, conv("block2_conv1", 64), ("BatchNorm2d", "block2_bn1"),
+                     ("ReLU", "block2_relu"), conv("block2_conv2", 64),
+                     ("BatchNorm2d", "block2_bn2"))
+    merged = b.add("Add", "block2_add", [branch, down])
+    out = b.chain(merged, ("ReLU", "block2_out"), ("AdaptiveAvgPool2d", "gap"),
+                  ("Flatten", "flatten"), ("Linear", "fc", {"out_features": 10}))
+    b.add("Output", "digit", out)
+    return b.project(
+        "Small residual CNN",
+        "Two residual blocks (convolutions whose input is added back to their output through "
+        "an Add skip connection), global average pooling and a linear classifier, on the "
+        "handwritten digits.",
+        {"name": "digits", "options": {}}, epochs=25, learning_rate=3e-3, batch_size=32,
+        optimizer="adamw", weight_decay=1e-4, schedule="one_cycle", shift=1)
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    title: str
+    build: Callable[[], Project]
+
+
+TEMPLATES: dict[str, Template] = {t.key: t for t in (
+    Template("hello-mlp", "Hello world MLP (784-128-10)", hello_mlp),
+    Template("digits-cnn", "CNN for handwritten digits", digits_cnn),
+    Template("lstm-forecast", "LSTM time-series forecaster", lstm_forecast),
+    Template("char-gru", "Character-level text generator", char_gru),
+    Template("residual-cnn", "Small residual CNN", residual_cnn),
+)}
+
+
+def build_template(key: str) -> Project:
+    """A fresh project from a template; unknown keys raise KeyError listing the choices."""
+    if key not in TEMPLATES:
+        raise KeyError(f"unknown template {key!r}; choose one of {', '.join(TEMPLATES)}")
+    return TEMPLATES[key].build()
