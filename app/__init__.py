@@ -1,0 +1,1 @@
+"""LayerForge's desktop GUI (PySide6): the only package that knows Qt."""

@@ -1,0 +1,23 @@
+"""Errors a user can cause in the backend; each message says what to do."""
+from __future__ import annotations
+
+from graph.errors import LayerForgeError
+
+
+class CompileError(LayerForgeError):
+    """The graph is not valid, so it cannot be turned into a torch module."""
+
+
+class CheckpointError(LayerForgeError):
+    """A checkpoint file that cannot be opened (corrupt, not a LayerForge checkpoint)."""
+
+
+class TrainingError(LayerForgeError):
+    """Training cannot go on (NaN loss, data and network do not fit, ...).
+
+    ``node_name`` names the layer that raised when it can be told.
+    """
+
+    def __init__(self, message: str, node_name: str | None = None) -> None:
+        super().__init__(message)
+        self.node_name = node_name

@@ -1,0 +1,497 @@
+"""The headless trainer: a plain generator of typed events, with no Qt.
+
+The GUI iterates it on a worker thread (and turns events into throttled signals), the CLI
+prints it, a cluster job runs it under torchrun. ``pause()``, ``resume()``, ``stop()`` and
+``update_settings()`` may be called from any thread; they take effect between two batches.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from backend.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from backend.compile import compile_graph, locate_failure
+from backend.data import Augmenter, DataBundle, DataError, load_dataset
+from backend.errors import TrainingError
+from backend.evaluate import METRIC_NAMES, evaluate, prepare_targets
+from graph.errors import LayerForgeError
+from graph.project import Project
+from graph.settings import LIVE_SETTINGS, TRAINING_INDEX
+from graph.validate import Analysis, analyze
+
+log = logging.getLogger(__name__)
+
+
+# ---- events ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Started:
+    device: str
+    epochs: int
+    batches_per_epoch: int
+    train_samples: int
+    parameters: int
+    task: str
+    metric: str
+    start_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    epoch: int          # 0-based
+    batch: int          # 0-based within the epoch
+    batches: int
+    step: int           # global optimizer step
+    loss: float
+    lr: float
+    samples_per_second: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_metric: float
+    val_loss: float
+    val_metric: float
+    metric: str
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    path: str
+    epoch: int
+    val_loss: float
+
+
+@dataclass(frozen=True)
+class Paused:
+    epoch: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    changed: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finished:
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    test: dict[str, float]
+    checkpoint: str | None
+    stopped_by_user: bool = False
+    stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    node_name: str | None = None
+    checkpoint: str | None = None  # the last good checkpoint, kept
+
+
+Event = Started | BatchEnd | EpochEnd | CheckpointSaved | Paused | Resumed | Finished | Failed
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+def pick_device(choice: str) -> torch.device:
+    """auto: CUDA, then Apple MPS, then CPU. Asking for a missing device is a clear error."""
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device 'cuda' was asked for but no CUDA GPU is available: choose "
+                            "'auto' or 'cpu'")
+    if choice == "mps" and not (getattr(torch.backends, "mps", None)
+                                and torch.backends.mps.is_available()):
+        raise TrainingError("device 'mps' is only available on Apple silicon: choose 'auto' "
+                            "or 'cpu'")
+    return torch.device(choice)
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can train on, best first."""
+    devices = []
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices + ["cpu"]
+
+
+LOSSES = {
+    "cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1Loss,
+    "bce_with_logits": nn.BCEWithLogitsLoss, "nll": nn.NLLLoss,
+}
+CLASS_LOSSES = {"cross_entropy", "nll", "bce_with_logits"}
+AUGMENT_KEYS = ("flip", "shift", "rotate", "noise")
+
+
+def _augmenter(settings: dict[str, Any]) -> Augmenter:
+    return Augmenter.from_options({k: settings[k] for k in AUGMENT_KEYS})
+
+
+def input_of(project: Project) -> tuple[str, tuple[int, ...]]:
+    """(kind, per-sample shape) of the project's single Input node."""
+    inputs = [n for n in project.graph.nodes if n.type == "Input"]
+    if len(inputs) != 1:
+        raise TrainingError(f"training feeds one dataset into one Input node, but this network "
+                            f"has {len(inputs)} Input nodes")
+    return inputs[0].params["kind"], tuple(inputs[0].params["shape"])
+
+
+def check_fit(project: Project, analysis: Analysis, bundle: DataBundle, loss: str) -> None:
+    """Does the network's Output fit the dataset's targets and the loss? Says how to fix."""
+    outputs = [n for n in project.graph.nodes if n.type == "Output"]
+    if len(outputs) != 1:
+        raise TrainingError(f"training needs exactly one Output node; this network has "
+                            f"{len(outputs)}")
+    out_type = analysis.info[outputs[0].id].inputs["in"]
+    feeder = project.graph.node(project.graph.edges_into(outputs[0].id)[0].source)
+    name = f"'{bundle.name}'"
+    if bundle.task == "regression":
+        if loss in CLASS_LOSSES:
+            raise TrainingError(f"loss '{loss}' needs class labels but dataset {name} gives "
+                                f"numbers to forecast: choose the mse or l1 loss")
+        if out_type.dims != bundle.target_shape:
+            raise TrainingError(
+                f"dataset {name} has targets of shape {bundle.target_shape} but "
+                f"{feeder.label()} gives {out_type}: make the last layer output "
+                f"{bundle.target_shape[0] if bundle.target_shape else 1} value(s)",
+                feeder.name)
+        return
+    if loss not in CLASS_LOSSES:
+        raise TrainingError(f"loss '{loss}' compares numbers but dataset {name} has class "
+                            f"labels: choose cross_entropy")
+    classes = bundle.num_classes or 0
+    if len(out_type.dims) != 1 or out_type.dims[0] < classes:
+        raise TrainingError(
+            f"dataset {name} has {classes} classes but {feeder.label()} gives {out_type}: "
+            f"the last layer must output (N, {classes}) scores", feeder.name)
+    if loss == "cross_entropy" and feeder.type == "Softmax":
+        log.warning("%s feeds the Output but cross-entropy already applies softmax",
+                    feeder.label())
+
+
+def _optimizer(params, s: dict[str, Any]) -> torch.optim.Optimizer:
+    lr, wd = s["learning_rate"], s["weight_decay"]
+    if s["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=s["momentum"], weight_decay=wd)
+    if s["optimizer"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=s["momentum"], weight_decay=wd)
+    if s["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+
+
+def _scheduler(opt, s: dict[str, Any], steps_per_epoch: int):
+    """The LR schedule, and whether it steps per batch (one-cycle) or per epoch."""
+    if s["schedule"] == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, s["step_size"], s["gamma"]), False
+    if s["schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(s["epochs"], 1)), False
+    if s["schedule"] == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=s["learning_rate"], epochs=s["epochs"],
+            steps_per_epoch=steps_per_epoch), True
+    return None, False
+
+
+# ---- the run -----------------------------------------------------------------------------
+
+class TrainingRun:
+    """One training run of a project. Iterate ``events()`` to run it."""
+
+    def __init__(self, project: Project, *, out_dir: str | Path | None = None,
+                 bundle: DataBundle | None = None, resume_from: str | Path | None = None,
+                 **overrides: Any) -> None:
+        self.project = project
+        self.settings = dict(project.training)
+        for key, value in overrides.items():
+            if value is not None:
+                self.settings[key] = TRAINING_INDEX[key].coerce(value)
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.bundle = bundle
+        self.resume_from = resume_from
+        self.model: nn.Module | None = None
+        self.history: list[dict[str, float]] = []
+        self.best_path: Path | None = None
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] = {}
+        self._best_state: dict[str, torch.Tensor] | None = None  # when there is no out_dir
+
+    # -- control, from any thread --
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused run so it can end
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def update_settings(self, **changes: Any) -> None:
+        """Change safe settings (learning rate, ...) for the next batch; others raise."""
+        staged = {}
+        for key, value in changes.items():
+            if key not in LIVE_SETTINGS:
+                raise TrainingError(f"'{key}' cannot change during a run; stop and start again")
+            if key == "epochs" and self.settings["schedule"] in ("cosine", "one_cycle"):
+                raise TrainingError(f"epochs cannot change during a run with the "
+                                    f"{self.settings['schedule']} schedule")
+            problem = TRAINING_INDEX[key].problem(value)
+            if problem:
+                raise TrainingError(problem)
+            staged[key] = TRAINING_INDEX[key].coerce(value)
+        with self._lock:
+            self._pending.update(staged)
+
+    # -- the loop --
+    def events(self) -> Iterator[Event]:
+        """Run the training, yielding events. Never raises for user-caused problems: it
+        yields Failed and ends."""
+        try:
+            yield from self._run()
+        except TrainingError as exc:
+            yield Failed(str(exc), exc.node_name, self._best())
+        except DataError as exc:
+            yield Failed(str(exc), None, self._best())
+        except LayerForgeError as exc:
+            yield Failed(str(exc), None, self._best())
+        except torch.cuda.OutOfMemoryError:
+            yield Failed("out of memory: lower the batch size or use a smaller network",
+                         None, self._best())
+
+    def _best(self) -> str | None:
+        return str(self.best_path) if self.best_path and self.best_path.exists() else None
+
+    def _setup(self):
+        s = self.settings
+        torch.manual_seed(s["seed"])
+        device = pick_device(s["device"])
+        start_epoch, resume = 0, None
+        if self.resume_from:
+            resume = load_checkpoint(self.resume_from)
+            self.project = resume.project
+            start_epoch = resume.epoch + 1
+            self.history = list(resume.history)
+        analysis = analyze(self.project.graph)
+        model = compile_graph(self.project.graph, analysis)
+        if self.bundle is None:
+            kind, shape = input_of(self.project)
+            self.bundle = load_dataset(self.project.dataset, kind, shape, seed=s["seed"])
+        check_fit(self.project, analysis, self.bundle, s["loss"])
+        if resume:
+            model.load_state_dict(resume.state_dict)
+        self.model = model.to(device)
+        return device, start_epoch, resume
+
+    def _run(self) -> Iterator[Event]:
+        s = self.settings
+        device, start_epoch, resume = self._setup()
+        model, bundle = self.model, self.bundle
+        assert model is not None and bundle is not None
+        train = bundle.train
+        if len(train) == 0 or len(bundle.val) == 0:
+            raise TrainingError(f"dataset '{bundle.name}' has too few samples to train and "
+                                f"validate")
+        batch_size = min(s["batch_size"], len(train))
+        batches = len(train) // batch_size  # drop the ragged last batch: steady BatchNorm
+        loss_name = s["loss"]
+        loss_fn = LOSSES[loss_name]()
+        opt = _optimizer(model.parameters(), s)
+        scheduler, per_batch = _scheduler(opt, s, batches)
+        if resume and resume.optimizer:
+            opt.load_state_dict(resume.optimizer)
+        if resume and resume.scheduler and scheduler is not None:
+            scheduler.load_state_dict(resume.scheduler)
+        augment = _augmenter(s) if len(bundle.sample_shape) == 3 else None
+        amp = s["mixed_precision"] and device.type == "cuda"
+        amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+        gen = torch.Generator().manual_seed(s["seed"] + start_epoch)
+        metric = METRIC_NAMES[bundle.task]
+        n_params = sum(p.numel() for p in model.parameters())
+        yield Started(str(device), s["epochs"], batches, len(train), n_params, bundle.task,
+                      metric, start_epoch)
+
+        best_loss = min((h["val_loss"] for h in self.history), default=math.inf)
+        best_epoch = min(self.history, key=lambda h: h["val_loss"])["epoch"] \
+            if self.history else -1
+        stale, step, epoch = 0, start_epoch * batches, start_epoch
+        stopped_by_user = stopped_early = False
+        while epoch < s["epochs"]:
+            model.train()
+            started = time.perf_counter()
+            order = torch.randperm(len(train), generator=gen)
+            run_loss = run_correct = 0.0
+            seen = 0
+            for b in range(batches):
+                # -- between two batches: pause / stop / new settings
+                if not self._running.is_set():
+                    yield Paused(epoch, b)
+                    self._running.wait()
+                    changed = self._apply_pending(opt, scheduler)
+                    if augment is not None and any(k in changed for k in AUGMENT_KEYS):
+                        augment = _augmenter(s)
+                    yield Resumed(changed)
+                if self._stop.is_set():
+                    stopped_by_user = True
+                    break
+                if self._pending:
+                    changed = self._apply_pending(opt, scheduler)
+                    if augment is not None and any(k in changed for k in AUGMENT_KEYS):
+                        augment = _augmenter(s)
+                t0 = time.perf_counter()
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                x = train.x[idx].to(device, non_blocking=True)
+                y = train.y[idx].to(device, non_blocking=True)
+                if augment is not None and augment.enabled:
+                    x = augment(x, gen if device.type == "cpu" else None)
+                try:
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                        out = model(x)
+                        loss = loss_fn(out.float(), prepare_targets(y, out, loss_name))
+                except RuntimeError as exc:
+                    raise self._locate(exc, x) from None
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {float(loss)} at epoch {epoch + 1}, batch {b + 1}: "
+                        f"training diverged. Lower the learning rate (now "
+                        f"{opt.param_groups[0]['lr']:.3g}), enable gradient clipping, or check "
+                        f"the data for NaN values")
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if s["grad_clip"] > 0:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])
+                scaler.step(opt)
+                scaler.update()
+                if per_batch and scheduler is not None and step < scheduler.total_steps - 1:
+                    scheduler.step()
+                step += 1
+                value = float(loss.detach())
+                run_loss += value * len(idx)
+                if bundle.task != "regression":
+                    run_correct += float((out.argmax(-1) == y).sum())
+                seen += len(idx)
+                elapsed = time.perf_counter() - t0
+                yield BatchEnd(epoch, b, batches, step, value, opt.param_groups[0]["lr"],
+                               len(idx) / max(elapsed, 1e-9))
+            if stopped_by_user or seen == 0:
+                break
+            val = evaluate(model, bundle.val, loss_fn, loss_name, bundle.task, device)
+            if not per_batch and scheduler is not None:
+                scheduler.step()
+            train_metric = run_correct / seen if bundle.task != "regression" else \
+                math.nan
+            record = {"epoch": epoch, "train_loss": run_loss / seen, "val_loss": val["loss"],
+                      "val_metric": val[metric], "train_metric": train_metric,
+                      "lr": opt.param_groups[0]["lr"]}
+            self.history.append(record)
+            yield EpochEnd(epoch, s["epochs"], record["train_loss"], train_metric, val["loss"],
+                           val[metric], metric, record["lr"], time.perf_counter() - started)
+            if val["loss"] < best_loss:
+                best_loss, best_epoch, stale = val["loss"], epoch, 0
+                path = self._save(epoch, opt, scheduler, val)
+                if path:
+                    yield CheckpointSaved(str(path), epoch, val["loss"])
+                else:
+                    self._best_state = {k: v.detach().clone() for k, v in
+                                        model.state_dict().items()}
+            else:
+                stale += 1
+            self._save(epoch, opt, scheduler, val, "last.pt")
+            epoch += 1
+            if s["early_stopping"] and stale >= s["early_stopping"]:
+                stopped_early = True
+                break
+        # Test with the best weights seen on validation.
+        if self.best_path and self.best_path.exists():
+            model.load_state_dict(load_checkpoint(self.best_path).state_dict)
+        elif self._best_state is not None:
+            model.load_state_dict(self._best_state)
+        test = evaluate(model, bundle.test, loss_fn, loss_name, bundle.task, device) \
+            if len(bundle.test) else {}
+        yield Finished(epoch - start_epoch, best_epoch, best_loss, test, self._best(),
+                       stopped_by_user, stopped_early)
+
+    def _apply_pending(self, opt, scheduler) -> dict[str, Any]:
+        with self._lock:
+            changed, self._pending = self._pending, {}
+        for key, value in changed.items():
+            if key == "learning_rate":
+                for group in opt.param_groups:
+                    ratio = value / group["lr"] if group["lr"] else 1.0
+                    group["lr"] = value
+                    for k in ("initial_lr", "max_lr", "min_lr"):  # keep schedules in step
+                        if k in group:
+                            group[k] *= ratio
+                if scheduler is not None and hasattr(scheduler, "base_lrs"):
+                    scheduler.base_lrs = [value for _ in scheduler.base_lrs]
+            elif key in ("momentum", "weight_decay"):
+                for group in opt.param_groups:
+                    if key in group:
+                        group[key] = value
+            self.settings[key] = value
+        return changed
+
+    def _locate(self, exc: RuntimeError, x: torch.Tensor) -> TrainingError:
+        where = locate_failure(self.model, x) if self.model is not None else None
+        if "out of memory" in str(exc).lower():
+            return TrainingError("out of memory: lower the batch size or use a smaller network")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if where:
+            return TrainingError(f"layer '{where[0]}' failed while training: {first}", where[0])
+        return TrainingError(f"training failed: {first}")
+
+    def _save(self, epoch: int, opt, scheduler, val: dict[str, float],
+              name: str = "best.pt") -> Path | None:
+        """Write best.pt (best validation loss so far) or last.pt (to resume from)."""
+        if self.out_dir is None:
+            return None
+        assert self.model is not None and self.bundle is not None
+        path = self.out_dir / name
+        if name == "best.pt":
+            self.best_path = path
+        project = self.project.copy()
+        project.training = dict(self.settings)
+        save_checkpoint(path, Checkpoint(
+            project=project, state_dict=self.model.state_dict(),
+            normalization=self.bundle.normalization, task=self.bundle.task,
+            class_names=self.bundle.class_names, epoch=epoch,
+            metrics={k: float(v) for k, v in val.items()}, optimizer=opt.state_dict(),
+            scheduler=scheduler.state_dict() if scheduler is not None else None,
+            history=self.history))
+        return path
+
+
+def train(project: Project, **kwargs: Any) -> list[Event]:
+    """Run a whole training and return its events (convenience for scripts and tests)."""
+    return list(TrainingRun(project, **kwargs).events())
