@@ -18,13 +18,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def open_editor() -> int:
-    """The node editor is the next issue; until it lands, say so and show the CLI."""
-    from backend.cli import build_parser
+    """Open the editor on the built-in example.
 
-    print("The LayerForge editor window is not built yet (it is the next issue). Everything "
-          "else works from the command line:\n", file=sys.stderr)
-    build_parser().print_help()
-    return 0
+    The editor window is the next issue. Until it lands, this trains the built-in example
+    (the digits CNN, offline data) in the terminal, so ``make run`` shows LayerForge working.
+    """
+    from pathlib import Path
+
+    from backend.cli import main as cli_main
+    from graph.project import save_project
+    from graph.templates import build_template
+
+    print("The editor window is not built yet (next issue); training the built-in example "
+          "'digits-cnn' headless instead.\n", file=sys.stderr)
+    example = Path("runs") / "example" / "digits-cnn.json"
+    save_project(build_template("digits-cnn"), example)
+    return cli_main(["train", str(example), "--out", str(example.parent)])
 
 
 if __name__ == "__main__":

@@ -13,11 +13,15 @@ METRIC_NAMES = {"classification": "accuracy", "language_model": "accuracy",
                 "regression": "mae"}
 
 
-def prepare_targets(y: torch.Tensor, out: torch.Tensor, loss_name: str) -> torch.Tensor:
-    """Class labels become one-hot for BCE; everything else is used as it is."""
+def loss_inputs(out: torch.Tensor, y: torch.Tensor,
+                loss_name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, targets) as the loss wants them: a class per time step (N, T, K) vs (N, T) is
+    flattened to (N*T, K) vs (N*T,); class labels become one-hot for BCE."""
+    if y.dtype == torch.long and out.dim() == y.dim() + 1 and out.dim() > 2:
+        out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
     if loss_name == "bce_with_logits" and y.dtype == torch.long:
-        return nn.functional.one_hot(y, out.shape[-1]).to(out.dtype)
-    return y
+        y = nn.functional.one_hot(y, out.shape[-1]).to(out.dtype)
+    return out, y
 
 
 @torch.no_grad()
@@ -26,20 +30,21 @@ def evaluate(model: nn.Module, split: Split, loss_fn: Callable, loss_name: str, 
     """Mean loss and the task's metric (accuracy, or mean absolute error) over a split."""
     was_training = model.training
     model.eval()
-    total_loss, correct, abs_err, n = 0.0, 0, 0.0, 0
+    total_loss, correct, abs_err, n, labels = 0.0, 0, 0.0, 0, 0
     for start in range(0, len(split), batch_size):
         x = split.x[start:start + batch_size].to(device, non_blocking=True)
         y = split.y[start:start + batch_size].to(device, non_blocking=True)
         out = model(x).float()
-        total_loss += float(loss_fn(out, prepare_targets(y, out, loss_name))) * len(x)
+        total_loss += float(loss_fn(*loss_inputs(out, y, loss_name))) * len(x)
         if task == "regression":
             abs_err += float((out - y).abs().mean(dim=tuple(range(1, y.dim()))).sum())
         else:
             correct += int((out.argmax(dim=-1) == y).sum())
+            labels += y.numel()
         n += len(x)
     model.train(was_training)
     n = max(n, 1)
-    metric = abs_err / n if task == "regression" else correct / n
+    metric = abs_err / n if task == "regression" else correct / max(labels, 1)
     return {"loss": total_loss / n, METRIC_NAMES[task]: metric}
 
 
@@ -55,9 +60,9 @@ def unigram_baseline(bundle: DataBundle, split: Split | None = None) -> float:
     """Cross-entropy (nats/char) of predicting each next character from train frequencies."""
     split = split or bundle.val
     classes = bundle.num_classes or int(bundle.train.y.max()) + 1
-    counts = torch.bincount(bundle.train.y, minlength=classes).double() + 1.0  # add-one
+    counts = torch.bincount(bundle.train.y.reshape(-1), minlength=classes).double() + 1.0  # add-one
     log_p = (counts / counts.sum()).log()
-    return float(-log_p[split.y].mean())
+    return float(-log_p[split.y.reshape(-1)].mean())
 
 
 def bits(nats: float) -> float:

@@ -27,7 +27,10 @@ def sample_text(model: nn.Module, vocab: str, window: int, prompt: str = "", len
         context = ids[-window:]
         context = [fallback] * (window - len(context)) + context  # left-pad short prompts
         x = torch.tensor([context], dtype=torch.long, device=device)
-        logits = model(x)[0, :len(vocab)].float().cpu()
+        logits = model(x)[0]
+        if logits.dim() == 2:  # a prediction at every step: the last one continues the text
+            logits = logits[-1]
+        logits = logits[:len(vocab)].float().cpu()
         if temperature <= 0:
             nxt = int(logits.argmax())
         else:

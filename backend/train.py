@@ -21,7 +21,7 @@ from backend.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backend.compile import compile_graph, locate_failure
 from backend.data import Augmenter, DataBundle, DataError, load_dataset
 from backend.errors import TrainingError
-from backend.evaluate import METRIC_NAMES, evaluate, prepare_targets
+from backend.evaluate import METRIC_NAMES, evaluate, loss_inputs
 from graph.errors import LayerForgeError
 from graph.project import Project
 from graph.settings import LIVE_SETTINGS, TRAINING_INDEX
@@ -182,10 +182,16 @@ def check_fit(project: Project, analysis: Analysis, bundle: DataBundle, loss: st
         raise TrainingError(f"loss '{loss}' compares numbers but dataset {name} has class "
                             f"labels: choose cross_entropy")
     classes = bundle.num_classes or 0
-    if len(out_type.dims) != 1 or out_type.dims[0] < classes:
+    steps = bundle.target_shape  # () one label per sample; (T,) one label per time step
+    wanted = "(N, " + "".join(f"{d}, " for d in steps) + f"{classes})"
+    if out_type.dims[:-1] != steps or out_type.dims[-1] < classes:
+        hint = ""
+        if bundle.task == "language_model" and len(out_type.dims) != len(steps) + 1:
+            hint = (" (or set the dataset option targets to 'sequence' for a model that "
+                    "predicts at every step, 'next' for one that predicts after the last step)")
         raise TrainingError(
             f"dataset {name} has {classes} classes but {feeder.label()} gives {out_type}: "
-            f"the last layer must output (N, {classes}) scores", feeder.name)
+            f"the last layer must output {wanted} scores{hint}", feeder.name)
     if loss == "cross_entropy" and feeder.type == "Softmax":
         log.warning("%s feeds the Output but cross-entropy already applies softmax",
                     feeder.label())
@@ -351,7 +357,7 @@ class TrainingRun:
             started = time.perf_counter()
             order = torch.randperm(len(train), generator=gen)
             run_loss = run_correct = 0.0
-            seen = 0
+            seen = labels = 0
             for b in range(batches):
                 # -- between two batches: pause / stop / new settings
                 if not self._running.is_set():
@@ -377,7 +383,7 @@ class TrainingRun:
                 try:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                         out = model(x)
-                        loss = loss_fn(out.float(), prepare_targets(y, out, loss_name))
+                        loss = loss_fn(*loss_inputs(out.float(), y, loss_name))
                 except RuntimeError as exc:
                     raise self._locate(exc, x) from None
                 if not torch.isfinite(loss):
@@ -400,6 +406,7 @@ class TrainingRun:
                 run_loss += value * len(idx)
                 if bundle.task != "regression":
                     run_correct += float((out.argmax(-1) == y).sum())
+                    labels += y.numel()
                 seen += len(idx)
                 elapsed = time.perf_counter() - t0
                 yield BatchEnd(epoch, b, batches, step, value, opt.param_groups[0]["lr"],
@@ -409,8 +416,7 @@ class TrainingRun:
             val = evaluate(model, bundle.val, loss_fn, loss_name, bundle.task, device)
             if not per_batch and scheduler is not None:
                 scheduler.step()
-            train_metric = run_correct / seen if bundle.task != "regression" else \
-                math.nan
+            train_metric = run_correct / labels if bundle.task != "regression" else math.nan
             record = {"epoch": epoch, "train_loss": run_loss / seen, "val_loss": val["loss"],
                       "val_metric": val[metric], "train_metric": train_metric,
                       "lr": opt.param_groups[0]["lr"]}

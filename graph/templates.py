@@ -91,9 +91,9 @@ def lstm_forecast() -> Project:
     b.add("Output", "forecast", out)
     return b.project(
         "LSTM time-series forecaster",
-        "Reads a window of the past (52 weeks) and predicts the next value. Trains on the real "
-        "Mauna Loa weekly CO2 record shipped with LayerForge; compare with the last-value "
-        "baseline printed after training.",
+        "Reads a window of the past (52 weeks) and forecasts the value 4 weeks after it. "
+        "Trains on the real Mauna Loa weekly CO2 record shipped with LayerForge; compare with "
+        "the last-value baseline printed after training.",
         {"name": "csv_series", "options": {}}, loss="mse", epochs=30, learning_rate=2e-3,
         batch_size=64, grad_clip=1.0)
 
@@ -102,16 +102,17 @@ def char_gru() -> Project:
     b = Builder()
     x = b.add("Input", "text", kind="tokens", shape=(64,))
     out = b.chain(x, ("Embedding", "embed", {"num_embeddings": TEXT_VOCAB_SIZE,
-                                             "embedding_dim": 64}),
-                  ("GRU", "gru", {"hidden_size": 256, "output": "last"}),
+                                             "embedding_dim": 32}),
+                  ("GRU", "gru", {"hidden_size": 128, "output": "sequence"}),
                   ("Linear", "head", {"out_features": TEXT_VOCAB_SIZE}))
     b.add("Output", "next_char", out)
     return b.project(
         "Character-level text generator (GRU)",
-        "Reads 64 characters and predicts the next one; sample new text with a temperature. "
-        "Trains on documentation text gathered from the Python standard library (offline).",
-        {"name": "text", "options": {}}, epochs=4, learning_rate=3e-3, batch_size=128,
-        grad_clip=1.0)
+        "Reads 64 characters and predicts, at every step, the character that comes next; "
+        "sample new text with a temperature. Trains on documentation text gathered from the "
+        "Python standard library (offline).",
+        {"name": "text", "options": {"targets": "sequence"}}, epochs=5, learning_rate=4e-3,
+        batch_size=64, grad_clip=1.0)
 
 
 def residual_cnn() -> Project:

@@ -1,0 +1,31 @@
+# The two commands of the README. Both create (or reuse) the virtual environment .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test venv bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Opens LayerForge on a built-in example that trains on offline data.
+run: QT_QPA_PLATFORM :=
+run: venv
+	$(BIN)/layerforge
+
+test: venv
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: venv
+	$(BIN)/python bench/compile_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
