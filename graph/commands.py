@@ -40,8 +40,9 @@ class AddNode(Command):
 
     def do(self) -> None:
         if self._node is None:
-            self._node = self.graph.add_node(self.type_name, name=self.name, params=self.params,
-                                             position=self.position, node_id=self.node_id)
+            node = self.graph.add_node(self.type_name, name=self.name, params=self.params,
+                                       position=self.position, node_id=self.node_id)
+            self._node = node.copy()  # a snapshot: later edits change the live node only
         else:
             self.graph.insert_node(self._node.copy())
 

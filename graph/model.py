@@ -9,7 +9,7 @@ import keyword
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import networkx as nx
 
@@ -88,7 +88,7 @@ class GraphEvent:
 Listener = Callable[[GraphEvent], None]
 
 
-@dataclass
+@dataclass(eq=False)
 class Graph:
     """A network of layer nodes. Insertion order of nodes is kept (it is the file order)."""
 
@@ -175,6 +175,9 @@ class Graph:
         """Put an existing node object (e.g. one being restored by undo) into the graph."""
         if node.id in self._nodes:
             raise GraphEditError(f"a node with id {node.id!r} already exists")
+        problem = name_problem(node.name)
+        if problem:
+            raise GraphEditError(problem)
         if any(n.name == node.name for n in self._nodes.values()):
             raise GraphEditError(f"a node named {node.name!r} already exists")
         self._nodes[node.id] = node
@@ -301,8 +304,3 @@ class Graph:
         for e in self._edges:
             g.connect(e)
         return g
-
-
-def iter_ports(node: Node) -> Iterable[str]:
-    """Names of a node's input ports."""
-    return (p.name for p in node.spec.input_ports(node.params))

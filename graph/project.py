@@ -102,7 +102,7 @@ def project_from_dict(data: Any, source: str = "<memory>") -> Project:
         return _build(checked)
     except ProjectFileError:
         raise
-    except (GraphEditError, TypeError, ValueError, KeyError, AttributeError,
+    except (GraphEditError, TypeError, ValueError, KeyError, AttributeError, ArithmeticError,
             RecursionError) as exc:  # a check we did not foresee: still one clear error type
         raise ProjectFileError(f"{source}: not a valid LayerForge project ({exc})") from None
 
@@ -237,13 +237,14 @@ def _check(data: dict[str, Any], source: str) -> dict[str, Any]:
                     raise fail(f"{spec.type} '{name}' parameter {key} is too long")
             pos = raw.get("position", [0.0, 0.0])
             if not (isinstance(pos, list) and len(pos) == 2 and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    and abs(v) < 1e9 for v in pos)):
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e9
+                    for v in pos)):
                 raise fail(f"{spec.type} '{name}' has an invalid position {pos!r}")
             ids.add(node_id)
             names.add(name)
             nodes.append(Node(node_id, spec.type, name, params, (float(pos[0]), float(pos[1]))))
         edges: list[Edge] = []
+        seen_edges: set[Edge] = set()
         for index, raw in enumerate(edges_in):
             raw = _dict(raw, f"edge {index + 1}")
             fields = [raw.get(k) for k in ("source", "source_port", "target", "target_port")]
@@ -253,8 +254,9 @@ def _check(data: dict[str, Any], source: str) -> dict[str, Any]:
             edge = Edge(*fields)
             if edge.source not in ids or edge.target not in ids:
                 raise fail(f"edge {index + 1} refers to a node that is not in the file")
-            if edge in edges:
+            if edge in seen_edges:
                 raise fail(f"edge {index + 1} appears twice")
+            seen_edges.add(edge)
             edges.append(edge)
         dataset = _dict(data.get("dataset", {"name": "digits"}), "dataset")
         dataset_name = _text(dataset.get("name"), "dataset name", "digits")

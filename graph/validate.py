@@ -108,8 +108,9 @@ def analyze(graph: Graph) -> Analysis:
 
     # Loops.
     cyclic: set[str] = set()
-    for component in nx.strongly_connected_components(graph.nx_view()):
-        if len(component) > 1:
+    view = graph.nx_view()
+    for component in nx.strongly_connected_components(view):
+        if len(component) > 1 or any(view.has_edge(n, n) for n in component):
             cyclic |= component
             names = ", ".join(sorted(nodes[n].label() for n in component))
             for n in component:
@@ -191,6 +192,9 @@ def _shape_issue(node: Node, ports, sources: list[Node], inputs: list[TensorType
     if exc.port is not None and exc.expected and exc.port < len(sources):
         src, got = sources[exc.port], inputs[exc.port]
         message = f"{node.label()} expects {exc.expected} but '{src.name}' gives {got}"
+        if node.spec.variadic and exc.port > 0 and sources[0].id != src.id:
+            message = (f"{node.label()} expects {exc.expected} (what '{sources[0].name}' gives) "
+                       f"but '{src.name}' gives {got}")
         if exc.fix:
             message += f": {exc.fix}"
         return Issue(message, node.id, ports[exc.port].name, "shape", other_node_id=src.id)

@@ -50,12 +50,13 @@ class ParamSpec:
                 return value
             raise TypeError(f"expected true or false, got {value!r}")
         if self.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-                raise TypeError(f"expected a whole number, got {value!r}")
+            if not _whole(value):
+                raise TypeError(f"expected a whole number, got {_short(value)}")
             return int(value)
         if self.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise TypeError(f"expected a number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not _finite(value):
+                raise TypeError(f"expected a number, got {_short(value)}")
             return float(value)
         if self.kind == "choice":
             if value not in self.choices:
@@ -68,8 +69,8 @@ class ParamSpec:
             raise TypeError(f"expected a list of whole numbers, got {value!r}")
         items = []
         for v in value:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
-                raise TypeError(f"expected whole numbers, got {v!r}")
+            if not _whole(v):
+                raise TypeError(f"expected whole numbers, got {_short(v)}")
             items.append(int(v))
         return tuple(items)
 
@@ -95,7 +96,32 @@ class ParamSpec:
 
 
 def _num(v: float) -> str:
+    if isinstance(v, int):
+        return _short(v)
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _finite(v: int | float) -> bool:
+    """True for a number that is a finite float (ints beyond float range are not)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _whole(v: object) -> bool:
+    """True for an int, or a finite float with no fractional part (bools are not numbers)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return isinstance(v, int) or (math.isfinite(v) and v.is_integer())
+
+
+def _short(v: object) -> str:
+    """repr() of a value, cut short for huge numbers/texts in messages."""
+    if isinstance(v, int) and abs(v) >= 10 ** 30:
+        return f"a number with {len(str(abs(v)))} digits"
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -156,6 +182,9 @@ class LayerSpec:
         if self.variadic:
             count = params.get("inputs", 2)
             count = count if isinstance(count, int) and not isinstance(count, bool) else 2
+            limit = self.param_index["inputs"].max if "inputs" in self.param_index else None
+            if limit is not None:
+                count = min(count, int(limit))  # an out-of-range value is reported, not built
             return tuple(PortSpec(f"in{i + 1}") for i in range(max(count, 0)))
         return self.inputs
 
@@ -178,9 +207,10 @@ def expect_rank(t: TensorType, ranks: tuple[int, ...], layout: str, fix: str = "
     expect_float(t, layout, port)
 
 
-def expect_float(t: TensorType, layout: str = "real numbers", port: int = 0) -> None:
+def expect_float(t: TensorType, layout: str = "", port: int = 0) -> None:
     """Token ids (integers) only make sense in an Embedding."""
     if t.dtype != "float":
         fix = "put an Embedding first"
-        raise ShapeError(f"expects {layout} of real numbers but gets token ids {t}: {fix}",
-                         port=port, expected=f"{layout} of real numbers", fix=fix)
+        what = f"{layout} of real numbers" if layout else "real numbers"
+        raise ShapeError(f"expects {what} but gets token ids {t}: {fix}",
+                         port=port, expected=what, fix=fix)
