@@ -86,6 +86,8 @@ REASONS = {
                        "batch",
     "upsample_volume": "Upsample of a 5-D volume (torch's 'nearest' runs it; not supported by "
                        "the rule's layouts)",
+    "adaptive_extra_dims": "AdaptiveAvgPool2d given more than (N, C, H, W): torch folds the "
+                           "extra leading axes into the batch; we ask for an image",
     "empty_output": "torch runs it but returns an empty tensor (an axis of size 0); the rule "
                     "says the output would be empty",
 }
@@ -127,6 +129,8 @@ def deliberate_refusal(type_: str, p: dict[str, Any], ins: list[TensorType]) -> 
         return "layernorm_batch"
     if type_ == "Upsample" and p["mode"] == "nearest" and x.rank == 5:
         return "upsample_volume"
+    if type_ == "AdaptiveAvgPool2d" and x.rank > 4:
+        return "adaptive_extra_dims"
     return None
 
 
@@ -403,6 +407,7 @@ DELIBERATE_EXAMPLES = [
     ("broadcast", "Multiply", {}, [TensorType((4, 3)), TensorType((1, 3))]),
     ("layernorm_batch", "LayerNorm", {"dims": 2}, [TensorType((5,))]),
     ("upsample_volume", "Upsample", {"mode": "nearest"}, [TensorType((2, 3, 3, 3))]),
+    ("adaptive_extra_dims", "AdaptiveAvgPool2d", {}, [TensorType((1, 2, 3, 3))]),
     ("empty_output", "ConvTranspose2d", {"out_channels": 1, "kernel_size": (1, 2),
                                          "stride": (1, 1), "padding": (0, 1)},
      [TensorType((1, 1, 1))]),
