@@ -57,12 +57,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, TypeError, KeyError, IndexError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable LayerForge checkpoint ({first_line[:300]}); "
-                              f"it may be corrupt, truncated, or contain code, which "
-                              f"LayerForge refuses to run") from None
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False: advice we must not pass on.
+        raise CheckpointError(f"{path}: refused: the file contains code or objects other than "
+                              f"weights and plain data, and opening it could run that code. "
+                              f"Only open checkpoints saved by LayerForge") from None
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError,
+            IndexError) as exc:
+        raise CheckpointError(f"{path}: not a readable LayerForge checkpoint "
+                              f"({type(exc).__name__}); it may be corrupt or truncated") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a LayerForge checkpoint (a plain state_dict? open "
                               f"the project and load weights into it instead)")

@@ -192,6 +192,13 @@ def check_fit(project: Project, analysis: Analysis, bundle: DataBundle, loss: st
         raise TrainingError(
             f"dataset {name} has {classes} classes but {feeder.label()} gives {out_type}: "
             f"the last layer must output {wanted} scores{hint}", feeder.name)
+    if bundle.sample_shape and bundle.normalization.get("kind") == "text":
+        for node in project.graph.nodes:
+            if node.type == "Embedding" and node.params["num_embeddings"] < classes:
+                raise TrainingError(
+                    f"dataset {name} has {classes} distinct characters but {node.label()} "
+                    f"knows only {node.params['num_embeddings']} token ids: set its "
+                    f"num_embeddings to {classes}", node.name)
     if loss == "cross_entropy" and feeder.type == "Softmax":
         log.warning("%s feeds the Output but cross-entropy already applies softmax",
                     feeder.label())
@@ -233,6 +240,9 @@ class TrainingRun:
         self.settings = dict(project.training)
         for key, value in overrides.items():
             if value is not None:
+                problem = TRAINING_INDEX[key].problem(value)
+                if problem:
+                    raise TrainingError(f"training setting {problem}")
                 self.settings[key] = TRAINING_INDEX[key].coerce(value)
         self.out_dir = Path(out_dir) if out_dir else None
         self.bundle = bundle
@@ -355,6 +365,7 @@ class TrainingRun:
         while epoch < s["epochs"]:
             model.train()
             started = time.perf_counter()
+            lr = opt.param_groups[0]["lr"]
             order = torch.randperm(len(train), generator=gen)
             run_loss = run_correct = 0.0
             seen = labels = 0
@@ -384,14 +395,15 @@ class TrainingRun:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                         out = model(x)
                         loss = loss_fn(*loss_inputs(out.float(), y, loss_name))
-                except RuntimeError as exc:
+                except (RuntimeError, IndexError, ValueError) as exc:
                     raise self._locate(exc, x) from None
                 if not torch.isfinite(loss):
                     raise TrainingError(
-                        f"the loss became {float(loss)} at epoch {epoch + 1}, batch {b + 1}: "
+                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}: "
                         f"training diverged. Lower the learning rate (now "
                         f"{opt.param_groups[0]['lr']:.3g}), enable gradient clipping, or check "
                         f"the data for NaN values")
+                lr = opt.param_groups[0]["lr"]  # the rate this batch trains with
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if s["grad_clip"] > 0:
@@ -409,7 +421,7 @@ class TrainingRun:
                     labels += y.numel()
                 seen += len(idx)
                 elapsed = time.perf_counter() - t0
-                yield BatchEnd(epoch, b, batches, step, value, opt.param_groups[0]["lr"],
+                yield BatchEnd(epoch, b, batches, step, value, lr,
                                len(idx) / max(elapsed, 1e-9))
             if stopped_by_user or seen == 0:
                 break
@@ -419,7 +431,7 @@ class TrainingRun:
             train_metric = run_correct / labels if bundle.task != "regression" else math.nan
             record = {"epoch": epoch, "train_loss": run_loss / seen, "val_loss": val["loss"],
                       "val_metric": val[metric], "train_metric": train_metric,
-                      "lr": opt.param_groups[0]["lr"]}
+                      "lr": lr}  # the rate the epoch's last batch trained with
             self.history.append(record)
             yield EpochEnd(epoch, s["epochs"], record["train_loss"], train_metric, val["loss"],
                            val[metric], metric, record["lr"], time.perf_counter() - started)
@@ -468,7 +480,7 @@ class TrainingRun:
             self.settings[key] = value
         return changed
 
-    def _locate(self, exc: RuntimeError, x: torch.Tensor) -> TrainingError:
+    def _locate(self, exc: Exception, x: torch.Tensor) -> TrainingError:
         where = locate_failure(self.model, x) if self.model is not None else None
         if "out of memory" in str(exc).lower():
             return TrainingError("out of memory: lower the batch size or use a smaller network")
