@@ -183,6 +183,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = ("templates", "new", "validate", "train", "sample")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerforge", description="Build, train and export "
                                      "neural networks. Without a command, opens the editor.")

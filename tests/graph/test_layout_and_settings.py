@@ -5,7 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.layout import COLUMN_WIDTH, ROW_HEIGHT, auto_layout, layered_positions
+from graph.layout import (COLUMN_WIDTH, ROW_HEIGHT, auto_layout, auto_wrap_for, layer_depths,
+                          layered_positions)
 from graph.model import Edge, Graph
 from graph.settings import (LIVE_SETTINGS, TRAINING_INDEX, TRAINING_PARAMS, coerce_training,
                             default_training)
@@ -24,9 +25,31 @@ def assert_layered(graph: Graph, positions: dict) -> None:
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
 def test_templates_are_laid_out_left_to_right(key):
     g = build_template(key).graph
-    positions = layered_positions(g)
-    assert_layered(g, positions)
-    assert {n.id: n.position for n in g.nodes} == positions  # templates use auto_layout
+    assert_layered(g, layered_positions(g))
+    wrap = auto_wrap_for(g)
+    wrapped = layered_positions(g, wrap=wrap)
+    assert {n.id: n.position for n in g.nodes} == wrapped  # templates use auto_layout
+    assert len(set(wrapped.values())) == len(wrapped)
+    depth = layer_depths(g)
+    for e in g.edges:  # reading order: bands top to bottom, columns left to right
+        assert depth[e.target] > depth[e.source]
+        assert wrapped[e.target][0] > wrapped[e.source][0] or \
+            wrapped[e.target][1] > wrapped[e.source][1]
+    assert max(x for x, _ in wrapped.values()) <= (wrap - 1) * COLUMN_WIDTH
+
+
+def test_a_long_chain_wraps_into_bands():
+    g = Graph()
+    prev = g.add_node("Input")
+    for _ in range(13):
+        node = g.add_node("ReLU")
+        g.connect(Edge(prev.id, "out", node.id, "in"))
+        prev = node
+    pos = layered_positions(g, wrap=5)
+    xs = sorted({x for x, _ in pos.values()})
+    ys = sorted({y for _, y in pos.values()})
+    assert xs == [i * COLUMN_WIDTH for i in range(5)]
+    assert len(ys) == 3 and ys[0] == 0.0
 
 
 def test_layout_columns_and_rows_are_exact():
@@ -88,7 +111,8 @@ def test_auto_layout_moves_nodes_with_events():
     g.subscribe(lambda e: moved.append(e.node_id) if e.kind == "node_moved" else None)
     auto_layout(g)
     assert sorted(moved) == sorted(n.id for n in g.nodes)
-    assert [n.position for n in g.nodes] == [(i * COLUMN_WIDTH, 0.0) for i in range(5)]
+    assert [n.position for n in g.nodes] == list(layered_positions(g, auto_wrap_for(g)).values())
+    assert [n.position for n in g.nodes][:3] == [(i * COLUMN_WIDTH, 0.0) for i in range(3)]
     assert layered_positions(Graph()) == {}
 
 

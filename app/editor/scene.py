@@ -1,0 +1,483 @@
+"""The canvas model-view: one QGraphicsItem per graph node and edge, kept in step with the
+graph through its events. The scene never edits the graph directly: drags, wires and
+deletions become graph commands pushed on the document."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
+                           QPainterPathStroker, QPalette, QPen)
+from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsObject,
+                               QGraphicsPathItem, QGraphicsScene, QGraphicsSceneMouseEvent,
+                               QStyleOptionGraphicsItem, QWidget)
+
+from app.document import Document
+from app.editor.style import category_color
+from graph.commands import Compound, Connect, Disconnect, RemoveNode
+from graph.model import Edge, GraphEvent, Node
+
+NODE_WIDTH = 190.0
+HEADER_HEIGHT = 26.0
+ROW_HEIGHT = 18.0
+PORT_RADIUS = 6.0
+CORNER = 7.0
+
+
+def is_dark(palette: QPalette | None = None) -> bool:
+    """Whether the application palette is a dark theme."""
+    palette = palette or QApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def format_value(value) -> str:
+    if isinstance(value, tuple):
+        if len(set(value)) == 1 and len(value) == 2:
+            return f"{value[0]}×{value[1]}" if value[0] != 0 else "0"
+        return "×".join(str(v) for v in value) if len(value) <= 4 else str(list(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class PortItem(QGraphicsItem):
+    """An input (left edge) or output (right edge) connector of a node card."""
+
+    def __init__(self, node_item: "NodeItem", name: str, is_output: bool) -> None:
+        super().__init__(node_item)
+        self.node_item, self.name, self.is_output = node_item, name, is_output
+        self.highlight = False
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(2)
+
+    @property
+    def node_id(self) -> str:
+        return self.node_item.node_id
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_RADIUS + 3
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addEllipse(self.boundingRect())
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        base = self.node_item.color
+        painter.setPen(QPen(base.darker(150), 1.5))
+        fill = base.lighter(130) if self.highlight else QApplication.palette().color(
+            QPalette.ColorRole.Base)
+        painter.setBrush(fill)
+        r = PORT_RADIUS + (2 if self.highlight else 0)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+    def hoverEnterEvent(self, event) -> None:
+        self.highlight = True
+        self.update()
+
+    def hoverLeaveEvent(self, event) -> None:
+        self.highlight = False
+        self.update()
+
+    def scene_center(self) -> QPointF:
+        return self.scenePos()
+
+
+class NodeItem(QGraphicsObject):
+    """A node card: coloured category header, title, key parameters, ports."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(1)
+        self.inputs: dict[str, PortItem] = {}
+        self.outputs: dict[str, PortItem] = {}
+        self.edges: set["EdgeItem"] = set()
+        self.refresh(node)
+        self.setPos(*node.position)
+
+    def refresh(self, node: Node) -> None:
+        """Re-read title, key parameters and ports from the node (after an edit)."""
+        self.prepareGeometryChange()
+        spec = node.spec
+        self.title = node.name
+        self.type_name = node.type
+        self.color = category_color(spec.category)
+        self.lines = [f"{k}: {format_value(node.params[k])}" for k in spec.key_params]
+        in_ports = [p.name for p in spec.input_ports(node.params)]
+        out_ports = [p.name for p in spec.outputs]
+        rows = max(len(in_ports), len(out_ports), len(self.lines), 1)
+        self.height = HEADER_HEIGHT + rows * ROW_HEIGHT + 10
+        for ports, names, out in ((self.inputs, in_ports, False), (self.outputs, out_ports, True)):
+            for name in list(ports):
+                if name not in names:
+                    self.scene() and self.scene().removeItem(ports[name])
+                    del ports[name]
+            for i, name in enumerate(names):
+                port = ports.get(name) or PortItem(self, name, out)
+                ports[name] = port
+                port.setPos(NODE_WIDTH if out else 0.0, HEADER_HEIGHT + 5 + (i + 0.5) * ROW_HEIGHT)
+        self.show_port_names = len(in_ports) > 1
+        self.update()
+
+    def set_problems(self, errors: list[str], warnings: list[str]) -> None:
+        if (errors, warnings) != (self.errors, self.warnings):
+            self.errors, self.warnings = errors, warnings
+            self.setToolTip("\n".join(errors + warnings))
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = QApplication.palette()
+        dark = is_dark(palette)
+        rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        body = QColor(palette.color(QPalette.ColorRole.Base))
+        body = body.lighter(135) if dark else body
+        if self.errors:
+            pen = QPen(QColor("#e5484d"), 2.5)
+        elif self.isSelected():
+            pen = QPen(palette.color(QPalette.ColorRole.Highlight), 2.5)
+        else:
+            pen = QPen(QColor(0, 0, 0, 60) if not dark else QColor(255, 255, 255, 50), 1)
+        painter.setPen(pen)
+        painter.setBrush(body)
+        painter.drawRoundedRect(rect, CORNER, CORNER)
+        header = QPainterPath()
+        header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT + CORNER), CORNER, CORNER)
+        clip = QPainterPath()
+        clip.addRect(QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.color)
+        painter.drawPath(header.intersected(clip))
+        font = QFont(painter.font())
+        font.setPointSizeF(9.5)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor("white") if self.color.lightness() < 150 else QColor("#1a1a1a"))
+        metrics = QFontMetricsF(font)
+        title = metrics.elidedText(self.title, Qt.TextElideMode.ElideRight, NODE_WIDTH * 0.55)
+        painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        font.setBold(False)
+        font.setPointSizeF(8.5)
+        painter.setFont(font)
+        painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                         self.type_name)
+        text = palette.color(QPalette.ColorRole.Text)
+        painter.setPen(text)
+        font.setPointSizeF(8.5)
+        painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        for i, line in enumerate(self.lines):
+            line = metrics.elidedText(line, Qt.TextElideMode.ElideRight, NODE_WIDTH - 36)
+            painter.drawText(QRectF(16, HEADER_HEIGHT + 5 + i * ROW_HEIGHT, NODE_WIDTH - 32,
+                                    ROW_HEIGHT), Qt.AlignmentFlag.AlignVCenter, line)
+        if self.show_port_names:
+            muted = QColor(text)
+            muted.setAlpha(150)
+            painter.setPen(muted)
+            for name, port in self.inputs.items():
+                painter.drawText(QRectF(10, port.y() - ROW_HEIGHT / 2, 60, ROW_HEIGHT),
+                                 Qt.AlignmentFlag.AlignVCenter, name)
+        if self.errors:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#e5484d"))
+            painter.drawEllipse(QPointF(NODE_WIDTH - 8, self.height - 8), 4, 4)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+        return super().itemChange(change, value)
+
+
+class EdgeItem(QGraphicsPathItem):
+    """A wire from an output port to an input port, labelled with the tensor shape it carries."""
+
+    def __init__(self, edge: Edge, source: PortItem, target: PortItem) -> None:
+        super().__init__()
+        self.edge, self.source, self.target = edge, source, target
+        self.label = ""
+        self.ok = True
+        self.setZValue(0)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.update_path()
+
+    def update_path(self) -> None:
+        a, b = self.source.scenePos(), self.target.scenePos()
+        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+        path = QPainterPath(a)
+        path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
+        self.setPath(path)
+
+    def set_label(self, text: str, ok: bool) -> None:
+        if (text, ok) != (self.label, self.ok):
+            self.label, self.ok = text, ok
+            self.setToolTip(text)
+            self.update()
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().adjusted(-60, -14, 60, 14)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = QApplication.palette()
+        color = palette.color(QPalette.ColorRole.Highlight) if self.isSelected() else \
+            QColor("#8a8f98") if self.ok else QColor("#e5484d")
+        painter.setPen(QPen(color, 2.2 if self.isSelected() else 1.8))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+        if not self.label:
+            return
+        font = QFont(painter.font())
+        font.setPointSizeF(7.5)
+        painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        mid = self.path().pointAtPercent(0.5)
+        w = metrics.horizontalAdvance(self.label) + 10
+        h = metrics.height() + 2
+        box = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+        back = QColor(palette.color(QPalette.ColorRole.Window))
+        back.setAlpha(230)
+        painter.setPen(QPen(color, 1))
+        painter.setBrush(back)
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+class GraphScene(QGraphicsScene):
+    """Items for every node and edge of a document's graph, updated from graph events."""
+
+    message = Signal(str)
+
+    def __init__(self, document: Document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self._wire: QGraphicsPathItem | None = None
+        self._wire_from: PortItem | None = None
+        self._hover_port: PortItem | None = None
+        self._syncing = False
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.rebuild()
+        document.graphChanged.connect(self._on_graph_event)
+        document.analysisChanged.connect(self.refresh_analysis)
+
+    # ---- model -> view -----------------------------------------------------------------
+    def rebuild(self) -> None:
+        self.clear()
+        self.node_items.clear()
+        self.edge_items.clear()
+        for node in self.document.graph.nodes:
+            self._add_node(node)
+        for edge in self.document.graph.edges:
+            self._add_edge(edge)
+        self.refresh_analysis()
+
+    def _add_node(self, node: Node) -> None:
+        item = NodeItem(node)
+        self.addItem(item)
+        self.node_items[node.id] = item
+
+    def _add_edge(self, edge: Edge) -> None:
+        src, dst = self.node_items.get(edge.source), self.node_items.get(edge.target)
+        if src is None or dst is None:
+            return
+        s_port, t_port = src.outputs.get(edge.source_port), dst.inputs.get(edge.target_port)
+        if s_port is None or t_port is None:
+            return  # a wire into a port that no longer exists: validation reports it
+        item = EdgeItem(edge, s_port, t_port)
+        self.addItem(item)
+        self.edge_items[edge] = item
+        src.edges.add(item)
+        dst.edges.add(item)
+
+    def _remove_edge(self, edge: Edge) -> None:
+        item = self.edge_items.pop(edge, None)
+        if item is None:
+            return
+        for end in (edge.source, edge.target):
+            if end in self.node_items:
+                self.node_items[end].edges.discard(item)
+        self.removeItem(item)
+
+    def _on_graph_event(self, event: GraphEvent) -> None:
+        graph = self.document.graph
+        if event.kind == "node_added":
+            self._add_node(graph.node(event.node_id))
+        elif event.kind == "node_removed":
+            item = self.node_items.pop(event.node_id, None)
+            if item is not None:
+                self.removeItem(item)
+        elif event.kind == "edge_added":
+            self._add_edge(event.edge)
+        elif event.kind == "edge_removed":
+            self._remove_edge(event.edge)
+        elif event.kind in ("param_changed", "node_renamed"):
+            item = self.node_items[event.node_id]
+            ports_before = (list(item.inputs), list(item.outputs))
+            item.refresh(graph.node(event.node_id))
+            if (list(item.inputs), list(item.outputs)) != ports_before:
+                self._reattach(event.node_id)
+            for edge in item.edges:
+                edge.update_path()
+        elif event.kind == "node_moved":
+            item = self.node_items[event.node_id]
+            if (item.x(), item.y()) != tuple(event.value):
+                self._syncing = True
+                item.setPos(*event.value)
+                self._syncing = False
+
+    def _reattach(self, node_id: str) -> None:
+        """A merge layer's ports changed: rebuild the wires touching it."""
+        graph = self.document.graph
+        for edge in [e for e in self.edge_items if node_id in (e.source, e.target)]:
+            self._remove_edge(edge)
+        for edge in set(graph.edges_into(node_id)) | set(graph.edges_from(node_id)):
+            self._add_edge(edge)
+
+    def refresh_analysis(self) -> None:
+        """Shape labels on wires and red outlines on nodes with errors."""
+        analysis = self.document.analysis
+        problems: dict[str, tuple[list[str], list[str]]] = {k: ([], []) for k in self.node_items}
+        for issue in analysis.issues:
+            if issue.node_id in problems:
+                problems[issue.node_id][0 if issue.severity == "error" else 1].append(
+                    issue.message)
+        for node_id, (errors, warnings) in problems.items():
+            self.node_items[node_id].set_problems(errors, warnings)
+        for edge, item in self.edge_items.items():
+            t = analysis.edge_type(edge)
+            item.set_label(str(t) if t is not None else "?", t is not None and not any(
+                i.port == edge.target_port for i in analysis.issues_for(edge.target)
+                if i.severity == "error"))
+
+    # ---- selection ---------------------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select_nodes(self, node_ids) -> None:
+        self.clearSelection()
+        for node_id in node_ids:
+            if node_id in self.node_items:
+                self.node_items[node_id].setSelected(True)
+
+    def delete_selection(self) -> None:
+        """Delete the selected nodes (with their wires) and wires, as one undo step."""
+        graph = self.document.graph
+        nodes = set(self.selected_node_ids())
+        commands = [Disconnect(graph, e) for e in self.selected_edges()
+                    if e.source not in nodes and e.target not in nodes]
+        commands += [RemoveNode(graph, n) for n in nodes]
+        if commands:
+            count = len(nodes) + len(commands) - len(nodes)
+            self.document.push(Compound(commands, f"Delete {count} item(s)"))
+
+    # ---- wires and moves (view -> commands) ---------------------------------------------
+    def _port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+        return None
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            port = self._port_at(event.scenePos())
+            if port is not None:
+                self.start_wire(port)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
+    def start_wire(self, port: PortItem) -> None:
+        """Begin a rubber-band wire from an output (or, backwards, from an input)."""
+        self._wire_from = port
+        self._wire = QGraphicsPathItem()
+        self._wire.setPen(QPen(QColor("#3b82f6"), 2, Qt.PenStyle.DashLine))
+        self._wire.setZValue(3)
+        self.addItem(self._wire)
+        self._update_wire(port.scenePos())
+
+    def _update_wire(self, pos: QPointF) -> None:
+        assert self._wire is not None and self._wire_from is not None
+        a = self._wire_from.scenePos()
+        a, b = (a, pos) if self._wire_from.is_output else (pos, a)
+        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+        path = QPainterPath(a)
+        path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
+        self._wire.setPath(path)
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._wire is not None:
+            self._update_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._wire is not None:
+            self.finish_wire(self._port_at(event.scenePos()))
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.commit_moves()
+
+    def finish_wire(self, target: PortItem | None) -> bool:
+        """End the rubber band on ``target``: connect if allowed, else say why."""
+        start, wire = self._wire_from, self._wire
+        self._wire = self._wire_from = None
+        if wire is not None:
+            self.removeItem(wire)
+        if start is None or target is None or target is start:
+            return False
+        if target.is_output == start.is_output:
+            self.message.emit("connect an output (right side) to an input (left side)")
+            return False
+        out, inp = (start, target) if start.is_output else (target, start)
+        edge = Edge(out.node_id, out.name, inp.node_id, inp.name)
+        from graph.errors import GraphEditError
+        try:
+            command = Connect(self.document.graph, edge)
+        except GraphEditError as exc:
+            self.message.emit(f"can't connect: {exc}")
+            return False
+        return self.document.push(command)
+
+    def commit_moves(self) -> None:
+        """After a drag: one MoveNodes command for every node whose item moved."""
+        graph = self.document.graph
+        moved = {}
+        for node_id, item in self.node_items.items():
+            pos = (item.x(), item.y())
+            if graph.has_node(node_id) and graph.node(node_id).position != pos:
+                moved[node_id] = pos
+        if moved:
+            self.document.move_nodes(moved)

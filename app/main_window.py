@@ -1,0 +1,401 @@
+"""The main window: palette | canvas | inspector, a bottom area of tabs, menus, toolbar,
+status bar, files (open/save/recent/drag-and-drop/autosave) and the clipboard."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QMessageBox, QTabWidget, QUndoView, QWidget)
+
+from app.document import Document
+from app.editor.codeview import CodeView
+from app.editor.inspector import InspectorWidget
+from app.editor.mime import GRAPH_MIME
+from app.editor.palette import PaletteWidget
+from app.editor.scene import GraphScene
+from app.editor.view import GraphView
+from app.recovery import RecoveryFile
+from graph.clipboard import copy_nodes, paste_command
+from graph.commands import MoveNodes
+from graph.errors import LayerForgeError
+from graph.layout import auto_wrap_for, layered_positions
+from graph.project import Project
+from graph.templates import build_template
+
+log = logging.getLogger(__name__)
+PROJECT_FILTER = "LayerForge projects (*.json);;Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
+MAX_RECENT = 8
+AUTOSAVE_MS = 30_000
+
+
+def human(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+class MainWindow(QMainWindow):
+    """One window editing one document."""
+
+    def __init__(self, document: Document | None = None) -> None:
+        super().__init__()
+        self.setAcceptDrops(True)
+        self.settings = QSettings()
+        self.document: Document | None = None
+        self.recovery: RecoveryFile | None = None
+        self._build_widgets()
+        self._build_actions()
+        self.set_document(document or Document(build_template("digits-cnn")))
+        self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        else:  # first start: the canvas gets the room
+            self.resizeDocks([self.palette_dock, self.inspector_dock], [210, 360],
+                             Qt.Orientation.Horizontal)
+            self.resizeDocks([self.bottom_dock], [230], Qt.Orientation.Vertical)
+
+    # ---- widgets ---------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.palette_widget = PaletteWidget()
+        self.palette_widget.layerActivated.connect(self.add_layer_at_centre)
+        dock = QDockWidget("Layers", self, objectName="palette")
+        dock.setWidget(self.palette_widget)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.palette_dock = dock
+        self.inspector_dock = QDockWidget("Inspector", self, objectName="inspector")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
+        self.bottom_tabs = QTabWidget()
+        self.bottom_dock = QDockWidget("Panels", self, objectName="panels")
+        self.bottom_dock.setWidget(self.bottom_tabs)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bottom_dock)
+        self.history_dock = QDockWidget("History", self, objectName="history")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
+        self.history_dock.hide()
+        self.status_valid = QLabel()
+        self.status_size = QLabel()
+        self.status_device = QLabel(self._device_text())
+        for label in (self.status_valid, self.status_size, self.status_device):
+            self.statusBar().addPermanentWidget(label)
+
+    @staticmethod
+    def _device_text() -> str:
+        from backend.train import available_devices
+        return f"device: {available_devices()[0]}"
+
+    def _build_actions(self) -> None:
+        def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
+            act.setStatusTip(tip)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        Std = QKeySequence.StandardKey
+        self.act_new = action("&New…", self.new_from_template, Std.New,
+                              "Start a new network from a template")
+        self.act_open = action("&Open…", self.open_dialog, Std.Open)
+        self.act_save = action("&Save", self.save, Std.Save)
+        self.act_save_as = action("Save &As…", self.save_as, Std.SaveAs)
+        self.act_quit = action("&Quit", self.close, Std.Quit)
+        self.act_cut = action("Cu&t", self.cut, Std.Cut)
+        self.act_copy = action("&Copy", self.copy, Std.Copy)
+        self.act_paste = action("&Paste", self.paste, Std.Paste)
+        self.act_delete = action("&Delete", self.delete_selection,
+                                 [QKeySequence(Std.Delete), QKeySequence(Qt.Key.Key_Backspace)])
+        self.act_duplicate = action("D&uplicate", self.duplicate, QKeySequence("Ctrl+D"))
+        self.act_select_all = action("Select &All", self.select_all, Std.SelectAll)
+        self.act_layout = action("Auto &Layout", self.auto_layout, QKeySequence("Ctrl+L"),
+                                 "Arrange the layers left to right")
+        self.act_fit = action("Zoom to &Fit", lambda: self.view.zoom_to_fit(),
+                              QKeySequence("Ctrl+0"))
+        self.act_zoom_in = action("Zoom &In", lambda: self.view.set_zoom(self.view.zoom * 1.25),
+                                  Std.ZoomIn)
+        self.act_zoom_out = action("Zoom &Out",
+                                   lambda: self.view.set_zoom(self.view.zoom / 1.25), Std.ZoomOut)
+        self.act_history = self.history_dock.toggleViewAction()
+        self.act_history.setText("&History")
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_new, self.act_open])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        self.edit_menu = bar.addMenu("&Edit")
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out, self.act_layout])
+        view_menu.addSeparator()
+        for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.toolbar = toolbar
+        self._refresh_recent()
+
+    def _rebuild_edit_menu(self) -> None:
+        """Undo/Redo actions belong to the document's undo stack."""
+        assert self.document is not None
+        stack = self.document.undo_stack
+        self.act_undo = stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcuts(QKeySequence.StandardKey.Undo)
+        self.act_redo = stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts(QKeySequence.StandardKey.Redo)
+        menu = self.edit_menu
+        menu.clear()
+        menu.addActions([self.act_undo, self.act_redo])
+        menu.addSeparator()
+        menu.addActions([self.act_cut, self.act_copy, self.act_paste, self.act_duplicate,
+                         self.act_delete])
+        menu.addSeparator()
+        menu.addActions([self.act_select_all, self.act_history])
+        self.toolbar.clear()
+        self.toolbar.addActions([self.act_new, self.act_open, self.act_save])
+        self.toolbar.addSeparator()
+        self.toolbar.addActions([self.act_undo, self.act_redo])
+        self.toolbar.addSeparator()
+        self.toolbar.addActions([self.act_layout, self.act_fit])
+
+    # ---- the document ----------------------------------------------------------------------
+    def set_document(self, document: Document) -> None:
+        """Show ``document`` (the previous one is closed without asking: callers ask first)."""
+        if self.document is not None:
+            self.document.close()
+            self.document.deleteLater()
+        if self.recovery is not None:
+            self.recovery.remove()
+        self.document = document
+        document.setParent(self)
+        self.recovery = RecoveryFile()
+        self.scene = GraphScene(document, self)
+        self.scene.message.connect(self.show_message)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        document.message.connect(self.show_message)
+        document.analysisChanged.connect(self._refresh_status)
+        document.modifiedChanged.connect(lambda _: self._refresh_title())
+        document.pathChanged.connect(self._refresh_title)
+        old_view = self.centralWidget()
+        self.view = GraphView(self.scene)
+        self.setCentralWidget(self.view)
+        if old_view is not None:
+            old_view.deleteLater()
+        self.inspector = InspectorWidget(document)
+        self.inspector_dock.setWidget(self.inspector)
+        self.history_dock.setWidget(QUndoView(document.undo_stack))
+        self.code_view = CodeView(document)
+        self.bottom_tabs.clear()
+        self.bottom_tabs.addTab(self.code_view, "Code")
+        self._rebuild_edit_menu()
+        self._refresh_title()
+        self._refresh_status()
+        QTimer.singleShot(0, self.view.zoom_to_fit)
+
+    def _selection_changed(self) -> None:
+        ids = self.scene.selected_node_ids()
+        self.inspector.set_node(ids[0] if len(ids) == 1 else None)
+
+    def _refresh_title(self) -> None:
+        doc = self.document
+        if doc is not None:
+            self.setWindowTitle(f"{doc.title}[*] — LayerForge")
+            self.setWindowModified(doc.modified)
+
+    def _refresh_status(self) -> None:
+        analysis = self.document.analysis
+        errors = len(analysis.errors)
+        self.status_valid.setText("✔ valid" if not errors else f"✖ {errors} error(s)")
+        self.status_valid.setStyleSheet("" if not errors else "color: #e5484d;")
+        self.status_size.setText(f"{analysis.total_params:,} parameters · "
+                                 f"{human(analysis.total_macs)} MACs")
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A user-caused failure: say what and how to fix; nothing is lost."""
+        QMessageBox.warning(self, title, text)
+
+    # ---- files -----------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False means the user cancelled."""
+        if self.document is None or not self.document.modified:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.document.title}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_from_template(self) -> None:
+        from app.template_gallery import TemplateGallery
+
+        if not self.maybe_save():
+            return
+        dialog = TemplateGallery(self)
+        if dialog.exec() and dialog.chosen_key:
+            self.set_document(Document(build_template(dialog.chosen_key)))
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open", self._last_dir(), PROJECT_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> bool:
+        """Open a project or checkpoint; a bad file is reported and the current one kept."""
+        try:
+            document = Document.open(path)
+        except LayerForgeError as exc:
+            self.show_error("Cannot open file", str(exc))
+            return False
+        self.set_document(document)
+        self._add_recent(Path(path))
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        suggested = str(Path(self._last_dir()) / f"{self.document.title.split('.')[0]}.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save As", suggested, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += ".json"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.document.save(path)
+        except OSError as exc:
+            self.show_error("Cannot save", f"{path}: {exc.strerror or exc}. Choose another "
+                            f"folder with Save As; your network is still open.")
+            return False
+        self.recovery.remove()
+        self._add_recent(path)
+        self.show_message(f"saved {path}")
+        return True
+
+    def autosave(self) -> None:
+        """Write the recovery file when there are unsaved changes."""
+        if self.document is not None and self.document.modified:
+            try:
+                self.recovery.write(self.document.project, self.document.path)
+            except OSError as exc:
+                log.warning("autosave failed: %s", exc)
+
+    def _last_dir(self) -> str:
+        recent = self.recent_files()
+        return str(recent[0].parent) if recent else str(Path.home())
+
+    def recent_files(self) -> list[Path]:
+        value = self.settings.value("recent", [])
+        value = [value] if isinstance(value, str) else list(value or [])
+        return [Path(p) for p in value]
+
+    def _add_recent(self, path: Path) -> None:
+        items = [str(path.resolve())] + [str(p) for p in self.recent_files()
+                                         if str(p) != str(path.resolve())]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            act = self.recent_menu.addAction(str(path))
+            act.triggered.connect(lambda _=False, p=path: self.maybe_save() and self.open_file(p))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile() and self.maybe_save():
+                self.open_file(url.toLocalFile())
+                break
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        if self.recovery is not None:
+            self.recovery.remove()
+        event.accept()
+
+    # ---- editing ---------------------------------------------------------------------------
+    def add_layer_at_centre(self, type_name: str) -> None:
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        self.view.add_layer(type_name, centre)
+
+    def delete_selection(self) -> None:
+        self.scene.delete_selection()
+
+    def select_all(self) -> None:
+        for item in self.scene.node_items.values():
+            item.setSelected(True)
+
+    def copy(self) -> bool:
+        ids = self.scene.selected_node_ids()
+        if not ids:
+            return False
+        text = copy_nodes(self.document.graph, ids)
+        mime = QMimeData()
+        mime.setData(GRAPH_MIME, text.encode("utf-8"))
+        mime.setText(text)  # plain JSON too: paste into another window or a text editor
+        QApplication.clipboard().setMimeData(mime)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.delete_selection()
+
+    def paste(self, offset: tuple[float, float] = (40.0, 40.0)) -> None:
+        mime = QApplication.clipboard().mimeData()
+        if mime is None:
+            return
+        text = bytes(mime.data(GRAPH_MIME)).decode("utf-8") if mime.hasFormat(GRAPH_MIME) \
+            else mime.text()
+        try:
+            command, new_ids = paste_command(self.document.graph, text, offset)
+        except LayerForgeError as exc:
+            self.show_message(str(exc))
+            return
+        if self.document.push(command):
+            self.scene.select_nodes(new_ids)
+
+    def duplicate(self) -> None:
+        if self.copy():
+            self.paste()
+
+    def auto_layout(self) -> None:
+        graph = self.document.graph
+        positions = {k: v for k, v in layered_positions(graph, auto_wrap_for(graph)).items()
+                     if graph.node(k).position != v}
+        if positions:
+            self.document.push(MoveNodes(graph, positions))
+        self.view.zoom_to_fit()

@@ -1,0 +1,89 @@
+"""How the editor copes with a big graph (offscreen). Prints JSON.
+
+- open: building a Document + scene for a generated 500-node graph, laying it out and
+  validating it (target < 1 s)
+- edit: one parameter edit, re-validated and redrawn (target < 50 ms)
+- pan: frames per second while panning the whole graph in view
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.document import Document  # noqa: E402
+from app.editor.scene import GraphScene  # noqa: E402
+from app.editor.view import GraphView  # noqa: E402
+from graph.commands import SetParam  # noqa: E402
+from graph.layout import auto_layout  # noqa: E402
+from graph.model import Edge, Graph  # noqa: E402
+from graph.project import Project  # noqa: E402
+
+
+def big_graph(n_nodes: int = 500) -> Graph:
+    """Input -> repeated (Linear, ReLU, Dropout, Add-skip) blocks -> Output: n_nodes nodes."""
+    g = Graph()
+    prev = g.add_node("Input", params={"kind": "vector", "shape": [64]})
+    while len(g) < n_nodes - 1:
+        fc = g.add_node("Linear", params={"out_features": 64})
+        act = g.add_node("ReLU")
+        add = g.add_node("Add")
+        g.connect(Edge(prev.id, "out", fc.id, "in"))
+        g.connect(Edge(fc.id, "out", act.id, "in"))
+        g.connect(Edge(act.id, "out", add.id, "in1"))
+        g.connect(Edge(prev.id, "out", add.id, "in2"))
+        prev = add
+    out = g.add_node("Output")
+    g.connect(Edge(prev.id, "out", out.id, "in"))
+    return g
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication([])
+    graph = big_graph()
+    started = time.perf_counter()
+    auto_layout(graph)
+    document = Document(Project(graph))
+    scene = GraphScene(document)
+    view = GraphView(scene)
+    view.resize(1600, 1000)
+    view.show()
+    view.zoom_to_fit()
+    app.processEvents()
+    open_s = time.perf_counter() - started
+
+    linear = next(n for n in graph.nodes if n.type == "Linear")
+    edits = []
+    for i in range(20):
+        t0 = time.perf_counter()
+        document.push(SetParam(graph, linear.id, "out_features", 64 + (i % 2)))
+        document.refresh_analysis()
+        view.viewport().repaint()
+        edits.append(time.perf_counter() - t0)
+
+    frames = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 2.0:
+        view.pan(15, 0 if frames % 2 else 3)
+        view.viewport().repaint()
+        frames += 1
+    fps = frames / (time.perf_counter() - t0)
+    print(json.dumps({
+        "nodes": len(graph), "edges": len(graph.edges),
+        "open_layout_validate_s": round(open_s, 3), "target_open_s": 1.0,
+        "param_edit_ms_median": round(statistics.median(edits) * 1000, 1),
+        "param_edit_ms_max": round(max(edits) * 1000, 1), "target_edit_ms": 50,
+        "pan_fps": round(fps, 1), "zoom": round(view.zoom, 3),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
