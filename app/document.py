@@ -65,11 +65,14 @@ class Document(QObject):
         self.project = project or Project()
         self.path = Path(path) if path else None
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.modifiedChanged.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.analysis: Analysis = analyze(self.project.graph)
         self._reanalyze = QTimer(self, singleShot=True, interval=0)
         self._reanalyze.timeout.connect(self.refresh_analysis)
         self._unsubscribe = self.project.graph.subscribe(self._on_graph_event)
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.modifiedChanged.emit(not clean)
 
     @property
     def graph(self):

@@ -10,11 +10,10 @@ import math
 import re
 from typing import Any, Callable
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt
 from PySide6.QtGui import QColor, QFont, QWheelEvent
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
-                               QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout,
-                               QWidget)
+                               QLineEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from app.editor.style import (category_color, error_color, format_count, format_macs,
                               muted_color, text_color_on, warning_color)
@@ -551,10 +550,10 @@ class InspectorWidget(QWidget):
         self.total_labels["errors"].setText(str(errors))
         self.total_labels["warnings"].setText(str(warnings))
         palette = self.palette()
-        _set_text_color(self.total_labels["errors"],
-                        error_color(palette) if errors else palette.color(palette.ColorRole.WindowText))
+        plain = palette.color(palette.ColorRole.WindowText)
+        _set_text_color(self.total_labels["errors"], error_color(palette) if errors else plain)
         _set_text_color(self.total_labels["warnings"],
-                        warning_color(palette) if warnings else palette.color(palette.ColorRole.WindowText))
+                        warning_color(palette) if warnings else plain)
 
     def _refresh_analysis(self) -> None:
         """Shapes, cost and problems of the node: label texts only, no editor is rebuilt."""
@@ -712,8 +711,9 @@ class InspectorWidget(QWidget):
         return [label.text() for label in self.issue_labels if label.property("severity")]
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        from PySide6.QtCore import QEvent
-
-        if event.type() == QEvent.Type.PaletteChange:
+        # Light <-> dark theme switch: colours are picked per palette, so pick them again.
+        if event.type() == QEvent.Type.PaletteChange and getattr(self, "document", None):
             self._apply_colors()
+            self._issue_key = ()
+            self._on_analysis()
         super().changeEvent(event)
