@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,16 +15,21 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Opens LayerForge on a built-in example that trains on offline data.
-run: QT_QPA_PLATFORM :=
 run: venv
 	$(BIN)/layerforge
 
 test: venv
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: venv
 	$(BIN)/python bench/compile_overhead.py
+	$(BIN)/python bench/editor_scale.py
+	$(BIN)/python bench/templates.py
+
+# The README's screenshots, rendered from the running app.
+screenshots: venv
+	$(BIN)/python -m app.screenshots resources/screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info

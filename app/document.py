@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from graph.commands import Command, MoveNodes, SetParam
+from graph.commands import Command, MoveNodes, SetDataset, SetParam, SetTraining
 from graph.model import GraphEvent
 from graph.project import Project, load_project, save_project
 from graph.validate import Analysis, analyze
@@ -22,19 +22,24 @@ _MERGE_SET_PARAM = 1  # QUndoCommand ids for commands that merge with the previo
 class UndoCommand(QUndoCommand):
     """A graph command on the Qt undo stack. ``push`` has already run it once."""
 
-    def __init__(self, command: Command) -> None:
+    def __init__(self, command: Command, after=None) -> None:
         super().__init__(command.text)
         self.command = command
         self._first = True
+        self._after = after  # tells the document about project-level changes
 
     def redo(self) -> None:
         if self._first:  # Document.push ran do() already, to surface refusals before pushing
             self._first = False
             return
         self.command.do()
+        if self._after:
+            self._after(self.command)
 
     def undo(self) -> None:
         self.command.undo()
+        if self._after:
+            self._after(self.command)
 
     def id(self) -> int:
         return _MERGE_SET_PARAM if isinstance(self.command, SetParam) else -1
@@ -58,6 +63,8 @@ class Document(QObject):
     pathChanged = Signal()
     modifiedChanged = Signal(bool)
     message = Signal(str)  # refusals and notices for the status bar
+    trainingChanged = Signal(str)  # a training setting changed (its key)
+    datasetChanged = Signal()
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -97,8 +104,16 @@ class Document(QObject):
         except LayerForgeError as exc:
             self.message.emit(str(exc))
             return False
-        self.undo_stack.push(UndoCommand(command))
+        self.undo_stack.push(UndoCommand(command, self._project_changed))
+        self._project_changed(command)
         return True
+
+    def _project_changed(self, command: Command) -> None:
+        """Graph edits announce themselves through graph events; project settings here."""
+        if isinstance(command, SetTraining):
+            self.trainingChanged.emit(command.key)
+        elif isinstance(command, SetDataset):
+            self.datasetChanged.emit()
 
     def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
         """One undo step for a whole drag (called on mouse release)."""

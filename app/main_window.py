@@ -14,9 +14,13 @@ from app.document import Document
 from app.editor.codeview import CodeView
 from app.editor.inspector import InspectorWidget
 from app.editor.mime import GRAPH_MIME
+from app.editor.minimap import Minimap
 from app.editor.palette import PaletteWidget
 from app.editor.scene import GraphScene
 from app.editor.view import GraphView
+from app.panels.data_panel import DataPanel
+from app.panels.evaluation import EvaluationPanel
+from app.panels.training import TrainingPanel
 from app.recovery import RecoveryFile
 from graph.clipboard import copy_nodes, paste_command
 from graph.commands import MoveNodes
@@ -113,7 +117,8 @@ class MainWindow(QMainWindow):
         self.act_quit = action("&Quit", self.close, Std.Quit)
         self.act_cut = action("Cu&t", self.cut, Std.Cut)
         self.act_copy = action("&Copy", self.copy, Std.Copy)
-        self.act_paste = action("&Paste", self.paste, Std.Paste)
+        # not self.paste itself: triggered(bool) would arrive as its ``offset`` argument
+        self.act_paste = action("&Paste", lambda: self.paste(), Std.Paste)
         self.act_delete = action("&Delete", self.delete_selection,
                                  [QKeySequence(Std.Delete), QKeySequence(Qt.Key.Key_Backspace)])
         self.act_duplicate = action("D&uplicate", self.duplicate, QKeySequence("Ctrl+D"))
@@ -165,6 +170,9 @@ class MainWindow(QMainWindow):
                          self.act_delete])
         menu.addSeparator()
         menu.addActions([self.act_select_all, self.act_history])
+        for act in self.toolbar.actions():
+            if act.parent() is self.toolbar:  # its separators: clear() would keep them alive
+                act.deleteLater()
         self.toolbar.clear()
         self.toolbar.addActions([self.act_new, self.act_open, self.act_save])
         self.toolbar.addSeparator()
@@ -180,6 +188,11 @@ class MainWindow(QMainWindow):
             self.document.deleteLater()
         if self.recovery is not None:
             self.recovery.remove()
+        # the previous document's scene and panels would otherwise live as long as the window
+        stale = [w for w in (getattr(self, "scene", None), getattr(self, "inspector", None),
+                             getattr(self, "code_view", None), self.history_dock.widget(),
+                             getattr(self, "act_undo", None), getattr(self, "act_redo", None))
+                 if w is not None]
         self.document = document
         document.setParent(self)
         self.recovery = RecoveryFile()
@@ -199,12 +212,74 @@ class MainWindow(QMainWindow):
         self.inspector_dock.setWidget(self.inspector)
         self.history_dock.setWidget(QUndoView(document.undo_stack))
         self.code_view = CodeView(document)
-        self.bottom_tabs.clear()
-        self.bottom_tabs.addTab(self.code_view, "Code")
+        self._set_panels(document)
+        self.minimap = Minimap(self.view)
+        for widget in stale:
+            widget.deleteLater()
         self._rebuild_edit_menu()
         self._refresh_title()
         self._refresh_status()
         QTimer.singleShot(0, self.view.zoom_to_fit)
+
+    def _set_panels(self, document: Document) -> None:
+        """The bottom tabs: Training, Data, Evaluation, Code (Test and Export come later)."""
+        if not hasattr(self, "training_panel"):
+            self.training_panel = TrainingPanel(document)
+            self.data_panel = DataPanel(document)
+            self.evaluation_panel = EvaluationPanel()
+            panel = self.training_panel
+            panel.liveStats.connect(lambda event: self.scene.set_live_stats(event.layers))
+            panel.session.started.connect(lambda _: self.evaluation_panel.clear())
+            panel.session.runEnded.connect(lambda: self.scene.set_live_stats(None))
+            panel.failedAt.connect(lambda name: self.scene.mark_failed(
+                name, f"'{name}' failed during training: see the Training tab"))
+            panel.epochReport.connect(self._show_epoch_report)
+            panel.runFinished.connect(self._show_evaluation)
+            panel.openCheckpoint.connect(
+                lambda path: self.maybe_save() and self.open_file(path))
+        else:
+            self.training_panel.set_document(document)
+            self.data_panel.set_document(document)
+            self.evaluation_panel.clear()
+        current = self.bottom_tabs.currentIndex()
+        self.bottom_tabs.clear()
+        self.bottom_tabs.addTab(self.training_panel, "Training")
+        self.bottom_tabs.addTab(self.data_panel, "Data")
+        self.bottom_tabs.addTab(self.evaluation_panel, "Evaluation")
+        self.bottom_tabs.addTab(self.code_view, "Code")
+        self.bottom_tabs.setCurrentIndex(max(current, 0))
+
+    def _show_epoch_report(self, report) -> None:
+        """During training: the forecast plot or text samples of the latest epoch."""
+        from backend.evaluate import ForecastReport
+
+        if isinstance(report, ForecastReport):
+            self.evaluation_panel.update_forecast(report)
+        elif isinstance(report, list) and hasattr(self.evaluation_panel, "show_samples"):
+            self.evaluation_panel.show_samples(report)
+
+    def _show_evaluation(self, finished) -> None:
+        """When a run ends: test-set views for its task (computed on the finished model)."""
+        from backend import evaluate as ev
+
+        run = self.training_panel.session.run
+        if run is None or run.model is None or run.bundle is None:
+            return
+        bundle, model = run.bundle, run.model
+        device = next(model.parameters()).device if any(True for _ in model.parameters()) \
+            else "cpu"
+        try:
+            if bundle.task == "classification":
+                self.evaluation_panel.show_classification(
+                    ev.classification_report(model, bundle, device), bundle)
+            elif bundle.task == "regression":
+                self.evaluation_panel.show_forecast(ev.forecast_report(model, bundle, "test"))
+            else:
+                self.evaluation_panel.show_text(
+                    lambda t: "\n\n".join(ev.text_samples(model, bundle, t, n=2, length=300)))
+        except Exception as exc:  # noqa: BLE001 - the run's result must still be shown
+            log.exception("evaluation failed")
+            self.show_message(f"evaluation failed: {exc}")
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()
@@ -252,6 +327,7 @@ class MainWindow(QMainWindow):
         dialog = TemplateGallery(self)
         if dialog.exec() and dialog.chosen_key:
             self.set_document(Document(build_template(dialog.chosen_key)))
+        dialog.deleteLater()  # a child of the window: it would stay, with its previews
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
@@ -298,12 +374,15 @@ class MainWindow(QMainWindow):
         return True
 
     def autosave(self) -> None:
-        """Write the recovery file when there are unsaved changes."""
+        """Write the recovery file when there are unsaved changes (and drop it when the edits
+        were undone back to the saved state: after a crash there is nothing to restore)."""
         if self.document is not None and self.document.modified:
             try:
                 self.recovery.write(self.document.project, self.document.path)
             except OSError as exc:
                 log.warning("autosave failed: %s", exc)
+        elif self.recovery is not None:
+            self.recovery.remove()
 
     def _last_dir(self) -> str:
         recent = self.recent_files()
@@ -341,6 +420,8 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        if hasattr(self, "training_panel"):
+            self.training_panel.session.shutdown()  # never leave a training thread behind
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         if self.recovery is not None:

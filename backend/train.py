@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from backend.compile import compile_graph, locate_failure
 from backend.data import Augmenter, DataBundle, DataError, load_dataset
 from backend.errors import TrainingError
 from backend.evaluate import METRIC_NAMES, evaluate, loss_inputs
+from backend.monitor import LayerMonitor, LayerStat
 from graph.errors import LayerForgeError
 from graph.project import Project
 from graph.settings import LIVE_SETTINGS, TRAINING_INDEX
@@ -66,6 +67,7 @@ class EpochEnd:
     metric: str
     lr: float
     seconds: float
+    report: Any = None  # what the run's epoch_report callback returned (e.g. a forecast)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class CheckpointSaved:
     path: str
     epoch: int
     val_loss: float
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Per-layer activation statistics and gradient norms of one sampled batch."""
+
+    epoch: int
+    step: int
+    layers: dict[str, LayerStat]
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,8 @@ class Failed:
     checkpoint: str | None = None  # the last good checkpoint, kept
 
 
-Event = Started | BatchEnd | EpochEnd | CheckpointSaved | Paused | Resumed | Finished | Failed
+Event = (Started | BatchEnd | EpochEnd | CheckpointSaved | LayerStats | Paused | Resumed
+         | Finished | Failed)
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -235,7 +247,12 @@ class TrainingRun:
 
     def __init__(self, project: Project, *, out_dir: str | Path | None = None,
                  bundle: DataBundle | None = None, resume_from: str | Path | None = None,
+                 monitor_interval: float | None = None,
+                 epoch_report: Callable[[nn.Module, DataBundle], Any] | None = None,
                  **overrides: Any) -> None:
+        """``monitor_interval``: seconds between LayerStats samples (None: never).
+        ``epoch_report(model, bundle)`` runs on the training thread after each epoch's
+        validation (so it never races the training) and its result rides on EpochEnd."""
         self.project = project
         self.settings = dict(project.training)
         for key, value in overrides.items():
@@ -256,6 +273,8 @@ class TrainingRun:
         self._lock = threading.Lock()
         self._pending: dict[str, Any] = {}
         self._best_state: dict[str, torch.Tensor] | None = None  # when there is no out_dir
+        self.monitor_interval = monitor_interval
+        self.epoch_report = epoch_report
 
     # -- control, from any thread --
     def pause(self) -> None:
@@ -362,6 +381,8 @@ class TrainingRun:
             if self.history else -1
         stale, step, epoch = 0, start_epoch * batches, start_epoch
         stopped_by_user = stopped_early = False
+        monitor = LayerMonitor(model) if self.monitor_interval is not None else None
+        last_sample = -math.inf
         while epoch < s["epochs"]:
             model.train()
             started = time.perf_counter()
@@ -391,23 +412,33 @@ class TrainingRun:
                 y = train.y[idx].to(device, non_blocking=True)
                 if augment is not None and augment.enabled:
                     x = augment(x, gen if device.type == "cpu" else None)
+                sampling = monitor is not None and t0 - last_sample >= self.monitor_interval
+                if sampling:
+                    monitor.start()
                 try:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                         out = model(x)
                         loss = loss_fn(*loss_inputs(out.float(), y, loss_name))
                 except (RuntimeError, IndexError, ValueError) as exc:
+                    if sampling:
+                        monitor.finish()  # never leave hooks on the model
                     raise self._locate(exc, x) from None
                 if not torch.isfinite(loss):
+                    if sampling:
+                        monitor.finish()
                     raise TrainingError(
-                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}: "
+                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, batch "
+                        f"{b + 1}: "
                         f"training diverged. Lower the learning rate (now "
                         f"{opt.param_groups[0]['lr']:.3g}), enable gradient clipping, or check "
                         f"the data for NaN values")
                 lr = opt.param_groups[0]["lr"]  # the rate this batch trains with
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
+                if s["grad_clip"] > 0 or sampling:
+                    scaler.unscale_(opt)  # true gradient sizes for clipping and for stats
+                stats = monitor.finish() if sampling else None  # before clipping hides them
                 if s["grad_clip"] > 0:
-                    scaler.unscale_(opt)
                     nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])
                 scaler.step(opt)
                 scaler.update()
@@ -423,6 +454,9 @@ class TrainingRun:
                 elapsed = time.perf_counter() - t0
                 yield BatchEnd(epoch, b, batches, step, value, lr,
                                len(idx) / max(elapsed, 1e-9))
+                if stats is not None:
+                    last_sample = t0
+                    yield LayerStats(epoch, step, stats)
             if stopped_by_user or seen == 0:
                 break
             val = evaluate(model, bundle.val, loss_fn, loss_name, bundle.task, device)
@@ -433,8 +467,16 @@ class TrainingRun:
                       "val_metric": val[metric], "train_metric": train_metric,
                       "lr": lr}  # the rate the epoch's last batch trained with
             self.history.append(record)
+            report = None
+            if self.epoch_report is not None:
+                try:
+                    report = self.epoch_report(model, bundle)
+                except Exception as exc:  # noqa: BLE001 - a report must never end a run
+                    log.warning("epoch report failed: %s", exc)
+                model.train()
             yield EpochEnd(epoch, s["epochs"], record["train_loss"], train_metric, val["loss"],
-                           val[metric], metric, record["lr"], time.perf_counter() - started)
+                           val[metric], metric, record["lr"], time.perf_counter() - started,
+                           report)
             if val["loss"] < best_loss:
                 best_loss, best_epoch, stale = val["loss"], epoch, 0
                 path = self._save(epoch, opt, scheduler, val)

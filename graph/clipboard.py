@@ -22,6 +22,11 @@ def copy_nodes(graph: Graph, node_ids: list[str]) -> str:
     })
 
 
+def _numbered(base: str, i: int) -> str:
+    """``base`` + ``i``, with ``base`` cut short so the name stays within 64 characters."""
+    return f"{base[:64 - len(str(i))]}{i}"
+
+
 def paste_command(graph: Graph, text: str, offset: tuple[float, float] = (40.0, 40.0)
                   ) -> tuple[Command, list[str]]:
     """A single undoable command adding the copied nodes (fresh ids, free names, shifted by
@@ -41,10 +46,12 @@ def paste_command(graph: Graph, text: str, offset: tuple[float, float] = (40.0, 
             name = raw["name"]
             if name in taken:  # conv1 -> the first free conv<N>
                 base, i = name.rstrip("0123456789") or "node", 1
-                while f"{base}{i}" in taken:
+                while _numbered(base, i) in taken:
                     i += 1
-                name = f"{base}{i}"
+                name = _numbered(base, i)
             taken.add(name)
+            if raw["id"] in id_map:  # two nodes with one id: which one would a wire mean?
+                raise ValueError(f"node id {raw['id']!r} appears twice")
             id_map[raw["id"]] = new_id()
             x, y = raw.get("position", [0, 0])
             commands.append(AddNode(graph, raw["type"], (float(x) + offset[0],

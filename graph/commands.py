@@ -200,3 +200,56 @@ class Compound(Command):
     def undo(self) -> None:
         for command in reversed(self.commands):
             command.undo()
+
+
+@dataclass
+class SetTraining(Command):
+    """Change one training setting of a project (learning rate, epochs, ...)."""
+
+    project: Any  # graph.project.Project (not imported: project imports this module's users)
+    key: str
+    value: Any
+    _old: Any = None
+
+    def __post_init__(self) -> None:
+        from graph.settings import TRAINING_INDEX
+
+        spec = TRAINING_INDEX.get(self.key)
+        if spec is None:
+            raise GraphEditError(f"unknown training setting {self.key!r}")
+        problem = spec.problem(self.value)
+        if problem:
+            raise GraphEditError(problem)
+        self.value = spec.coerce(self.value)
+        self.text = f"Set {self.key}"
+
+    def do(self) -> None:
+        self._old = self.project.training.get(self.key)
+        self.project.training[self.key] = self.value
+
+    def undo(self) -> None:
+        self.project.training[self.key] = self._old
+
+
+@dataclass
+class SetDataset(Command):
+    """Choose the project's dataset: {"name": ..., "options": {...}}."""
+
+    project: Any
+    dataset: dict[str, Any]
+    _old: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        name = self.dataset.get("name") if isinstance(self.dataset, dict) else None
+        if not isinstance(name, str) or not isinstance(self.dataset.get("options", {}), dict):
+            raise GraphEditError("a dataset needs a name and an options object")
+        self.dataset = {"name": name, "options": dict(self.dataset.get("options", {}))}
+        self.text = f"Use dataset {name}"
+
+    def do(self) -> None:
+        self._old = self.project.dataset
+        self.project.dataset = self.dataset
+
+    def undo(self) -> None:
+        assert self._old is not None
+        self.project.dataset = self._old

@@ -20,6 +20,7 @@ HEADER_HEIGHT = 26.0
 ROW_HEIGHT = 18.0
 PORT_RADIUS = 6.0
 CORNER = 7.0
+LIVE_HEIGHT = 20.0
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
@@ -95,6 +96,7 @@ class NodeItem(QGraphicsObject):
         self.node_id = node.id
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.live = None  # backend.monitor.LayerStat while training, else None
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
@@ -136,8 +138,18 @@ class NodeItem(QGraphicsObject):
             self.setToolTip("\n".join(errors + warnings))
             self.update()
 
+    def set_live(self, stat) -> None:
+        """Training overlay: activation statistics and gradient norm (None hides it)."""
+        if stat is None and self.live is None:
+            return
+        if (stat is None) != (self.live is None):
+            self.prepareGeometryChange()
+        self.live = stat
+        self.update()
+
     def boundingRect(self) -> QRectF:
-        return QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
+        extra = LIVE_HEIGHT if self.live is not None else 0.0
+        return QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6 + extra)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -198,6 +210,32 @@ class NodeItem(QGraphicsObject):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor("#e5484d"))
             painter.drawEllipse(QPointF(NODE_WIDTH - 8, self.height - 8), 4, 4)
+        if self.live is not None:
+            self._paint_live(painter, text)
+
+    def _paint_live(self, painter: QPainter, text: QColor) -> None:
+        """A strip under the card: μ/σ of the activations and the gradient norm, coloured
+        blue when gradients vanish and orange when they explode."""
+        stat = self.live
+        status = stat.status
+        color = {"vanishing": QColor("#3b82f6"), "exploding": QColor("#f97316")}.get(
+            status, QColor(text.red(), text.green(), text.blue(), 40))
+        box = QRectF(6, self.height + 2, NODE_WIDTH - 12, LIVE_HEIGHT - 4)
+        painter.setPen(Qt.PenStyle.NoPen)
+        fill = QColor(color)
+        fill.setAlpha(70 if status == "ok" else 150)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(box, 4, 4)
+        grad = "–" if stat.grad_norm != stat.grad_norm else f"{stat.grad_norm:.1e}"
+        act = "" if stat.act_mean != stat.act_mean else \
+            f"μ {stat.act_mean:+.2f} σ {stat.act_std:.2f}  "
+        font = QFont(painter.font())
+        font.setPointSizeF(7.5)
+        painter.setFont(font)
+        painter.setPen(text)
+        label = f"{act}∇ {grad}" + ("  vanishing" if status == "vanishing" else
+                                    "  exploding" if status == "exploding" else "")
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
@@ -225,6 +263,15 @@ class EdgeItem(QGraphicsPathItem):
         path = QPainterPath(a)
         path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
         self.setPath(path)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
+        # A selection box picks nodes; a wire that merely crosses it is not picked (else
+        # Delete would cut wires between nodes the user did not select). Click selects.
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedChange and value and \
+                any(not v.rubberBandRect().isNull() for v in (self.scene().views()
+                                                                if self.scene() else [])):
+            return False
+        return super().itemChange(change, value)
 
     def set_label(self, text: str, ok: bool) -> None:
         if (text, ok) != (self.label, self.ok):
@@ -375,6 +422,18 @@ class GraphScene(QGraphicsScene):
             item.set_label(str(t) if t is not None else "?", t is not None and not any(
                 i.port == edge.target_port for i in analysis.issues_for(edge.target)
                 if i.severity == "error"))
+
+    def set_live_stats(self, layers: dict | None) -> None:
+        """Show (dict of node name -> LayerStat) or hide (None) the training overlay."""
+        by_name = {item.title: item for item in self.node_items.values()}
+        for name, item in by_name.items():
+            item.set_live(None if layers is None else layers.get(name))
+
+    def mark_failed(self, node_name: str, message: str) -> None:
+        """Outline the node that raised during training, with the message on hover."""
+        for item in self.node_items.values():
+            if item.title == node_name:
+                item.set_problems(item.errors + [message], item.warnings)
 
     # ---- selection ---------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:

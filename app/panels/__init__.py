@@ -1,0 +1,1 @@
+"""The bottom-area panels: training, data, evaluation (test and export come later)."""

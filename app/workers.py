@@ -1,0 +1,153 @@
+"""Background work for the GUI: a training run on its own QThread.
+
+The thread iterates the headless trainer (``backend.train.TrainingRun.events()``) and only
+appends events to a queue. A timer on the GUI thread drains the queue a few dozen times a
+second and re-emits the events as Qt signals, so however fast batches come, the event loop
+gets a bounded number of updates (per-batch events are coalesced into lists).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from backend import train as tr
+from graph.project import Project
+
+log = logging.getLogger(__name__)
+DRAIN_MS = 40  # at most ~25 GUI updates per second
+
+
+class _RunThread(QThread):
+    """Runs one TrainingRun; everything it learns goes into ``queue``."""
+
+    def __init__(self, run: tr.TrainingRun, queue: collections.deque) -> None:
+        super().__init__()
+        self.run_ = run
+        self.queue = queue
+
+    def run(self) -> None:  # QThread entry point
+        try:
+            for event in self.run_.events():
+                self.queue.append(event)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the app silently
+            log.exception("training crashed")
+            self.queue.append(tr.Failed(f"training stopped by an internal error: {exc}"))
+
+
+class TrainingSession(QObject):
+    """Start, pause, resume, stop a training run; its events arrive as signals on the GUI
+    thread. One run at a time."""
+
+    started = Signal(object)          # tr.Started
+    batches = Signal(list)            # [tr.BatchEnd, ...] since the last update
+    epochEnded = Signal(object)       # tr.EpochEnd
+    layerStats = Signal(object)       # tr.LayerStats (only the newest per update)
+    checkpointSaved = Signal(object)  # tr.CheckpointSaved
+    paused = Signal(object)           # tr.Paused
+    resumed = Signal(object)          # tr.Resumed
+    finished = Signal(object)         # tr.Finished
+    failed = Signal(object)           # tr.Failed
+    runEnded = Signal()               # after finished or failed, the thread is gone
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.run: tr.TrainingRun | None = None
+        self._thread: _RunThread | None = None
+        self._queue: collections.deque = collections.deque()
+        self._timer = QTimer(self, interval=DRAIN_MS)
+        self._timer.timeout.connect(self.drain)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, project: Project, out_dir: str | Path | None = None,
+              monitor_interval: float | None = 0.25, **kwargs: Any) -> tr.TrainingRun:
+        """Train a copy of ``project`` (later edits of the graph don't touch the run)."""
+        if self.running:
+            raise RuntimeError("a training run is already going")
+        self.run = tr.TrainingRun(project.copy(), out_dir=out_dir,
+                                  monitor_interval=monitor_interval, **kwargs)
+        self._queue.clear()
+        self._thread = _RunThread(self.run, self._queue)
+        self._thread.finished.connect(self._thread_done)
+        self._thread.start()
+        self._timer.start()
+        return self.run
+
+    def pause(self) -> None:
+        if self.run:
+            self.run.pause()
+
+    def resume(self) -> None:
+        if self.run:
+            self.run.resume()
+
+    def stop(self) -> None:
+        if self.run:
+            self.run.stop()
+
+    def update_settings(self, **changes: Any) -> None:
+        """Safe settings for the next batch (raises TrainingError for the others)."""
+        if self.run:
+            self.run.update_settings(**changes)
+
+    def wait(self, ms: int = 30_000) -> bool:
+        """Block until the run's thread has ended (tests, closing the window)."""
+        if self._thread is None:
+            return True
+        done = self._thread.wait(ms)
+        self.drain()
+        return done
+
+    def shutdown(self) -> None:
+        """Stop any run and wait for its thread (window closing)."""
+        self.stop()
+        self.wait()
+
+    def drain(self) -> None:
+        """Deliver queued events as signals (GUI thread)."""
+        batch: list[tr.BatchEnd] = []
+        stats = None
+        while self._queue:
+            event = self._queue.popleft()
+            if isinstance(event, tr.BatchEnd):
+                batch.append(event)
+                continue
+            if isinstance(event, tr.LayerStats):
+                stats = event
+                continue
+            if batch:  # keep order: batches before the epoch that contains them
+                self.batches.emit(batch)
+                batch = []
+            self._emit(event)
+        if batch:
+            self.batches.emit(batch)
+        if stats is not None:
+            self.layerStats.emit(stats)
+
+    def _emit(self, event: Any) -> None:
+        signal = {tr.Started: self.started, tr.EpochEnd: self.epochEnded,
+                  tr.CheckpointSaved: self.checkpointSaved, tr.Paused: self.paused,
+                  tr.Resumed: self.resumed, tr.Finished: self.finished,
+                  tr.Failed: self.failed}.get(type(event))
+        if signal is not None:
+            signal.emit(event)
+
+    def _thread_done(self) -> None:
+        self.drain()
+        self._timer.stop()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.deleteLater()
+        self.runEnded.emit()
+
+
+def active_threads() -> int:
+    """Python-visible threads besides the main one (tests check nothing is left behind)."""
+    return threading.active_count() - 1

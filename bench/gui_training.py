@@ -1,0 +1,117 @@
+"""Training in the GUI vs headless, and how responsive the window stays. Prints JSON.
+
+Measured in one run, alternating: the headless trainer, then the same template trained from
+the editor window (Training tab, curves and live node overlay on), repeated. Throughput is
+training samples per second between the Started and Finished events. Responsiveness: a
+10 ms timer on the GUI thread records how late each tick fires while training runs (a stall
+is the extra delay beyond 10 ms).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TEMPLATE = os.environ.get("BENCH_TEMPLATE", "digits-cnn")
+EPOCHS = int(os.environ.get("BENCH_EPOCHS", "4"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+
+
+def headless() -> float:
+    from backend import train as tr
+    from graph.templates import build_template
+
+    project = build_template(TEMPLATE)
+    t0 = t1 = 0.0
+    with tempfile.TemporaryDirectory() as out:
+        for event in tr.TrainingRun(project, out_dir=out, epochs=EPOCHS).events():
+            if isinstance(event, tr.Started):
+                t0 = time.perf_counter()
+            elif isinstance(event, tr.Finished):
+                t1 = time.perf_counter()
+            elif isinstance(event, tr.Failed):
+                raise SystemExit(event.message)
+    return t1 - t0
+
+
+def in_gui(app, window) -> tuple[float, list[float]]:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    panel = window.training_panel
+    marks: dict[str, float] = {}
+    panel.session.started.connect(lambda e: marks.setdefault("t0", time.perf_counter()))
+    panel.session.finished.connect(lambda e: marks.setdefault("t1", time.perf_counter()))
+    lateness: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        if "t0" in marks and "t1" not in marks:
+            lateness.append(max((now - last[0]) / 1e6 - 10.0, 0.0))
+        last[0] = now
+
+    heartbeat = QTimer(interval=10)
+    heartbeat.timeout.connect(tick)
+    heartbeat.start()
+    panel.start()
+    while panel.session.running or "t1" not in marks:
+        app.processEvents()
+        time.sleep(0.001)
+    heartbeat.stop()
+    return marks["t1"] - marks["t0"], lateness
+
+
+def main() -> None:
+    from PySide6.QtCore import QStandardPaths
+
+    QStandardPaths.setTestModeEnabled(True)
+    from app.document import Document
+    from app.main import create_application
+    from app.main_window import MainWindow
+    from graph.templates import build_template
+
+    app = create_application()
+    project = build_template(TEMPLATE)
+    project.training["epochs"] = EPOCHS
+    window = MainWindow(Document(project))
+    window.resize(1500, 900)
+    window.show()
+    window.bottom_tabs.setCurrentWidget(window.training_panel)
+    app.processEvents()
+    headless_s, gui_s, stalls = [], [], []
+    for _ in range(ROUNDS):
+        headless_s.append(headless())
+        seconds, lateness = in_gui(app, window)
+        gui_s.append(seconds)
+        stalls += lateness
+    run = window.training_panel.session.run
+    samples = len(run.bundle.train) // run.settings["batch_size"] * run.settings["batch_size"]
+    samples *= EPOCHS
+    stalls.sort()
+    p99 = stalls[int(0.99 * (len(stalls) - 1))] if stalls else 0.0
+    print(json.dumps({
+        "template": TEMPLATE, "epochs": EPOCHS, "rounds": ROUNDS,
+        "headless_samples_per_s": round(samples / statistics.median(headless_s), 1),
+        "gui_samples_per_s": round(samples / statistics.median(gui_s), 1),
+        "gui_over_headless": round(statistics.median(headless_s) / statistics.median(gui_s), 3),
+        "target_ratio": 0.95,
+        "ui_stall_max_ms": round(max(stalls, default=0.0), 1),
+        "ui_stall_p99_ms": round(p99, 1),
+        "targets_ms": {"max": 50, "p99": 20}, "heartbeats": len(stalls),
+    }, indent=2))
+    window.training_panel.session.shutdown()
+    window.document.undo_stack.setClean()
+    window.close()
+
+
+if __name__ == "__main__":
+    main()

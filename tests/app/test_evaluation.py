@@ -1,0 +1,194 @@
+"""The evaluation panel shows what the reports hold: the confusion counts, one table row per
+class, a thumbnail per misclassified image (at most 24), the forecast curves, and text sampled
+at the slider's temperature."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from app.panels.evaluation import GALLERY_LIMIT, HINT, EvaluationPanel, sample_image
+from backend.data import DataBundle, Split
+from backend.evaluate import MACRO_NAME, ForecastReport, report_from_predictions
+
+NAMES = ["cat", "dog", "bird"]
+
+
+def image_bundle(targets: torch.Tensor, channels: int = 1, size: int = 4) -> DataBundle:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(len(targets), channels * size * size, generator=g)  # flattened, normalised
+    split = Split(x, targets)
+    norm = {"kind": "image", "mean": [0.5] * channels, "std": [0.25] * channels,
+            "size": [size, size], "channels": channels, "flatten": True,
+            "value_range": [0.0, 1.0]}
+    return DataBundle("pictures", "classification", split, split, split,
+                      (channels * size * size,), (), 3, NAMES, norm, "tests")
+
+
+def predictions(n: int, wrong: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples of 3 classes, the first ``wrong`` of them predicted as the next class."""
+    targets = torch.arange(n) % 3
+    preds = targets.clone()
+    preds[:wrong] = (targets[:wrong] + 1) % 3
+    return preds, targets
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = EvaluationPanel()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 380)
+    widget.show()
+    return widget
+
+
+def test_starts_with_the_hint_and_clear_returns_to_it(panel) -> None:
+    assert panel.stack.currentWidget() is panel.hint_label
+    assert panel.hint_label.text() == HINT
+    preds, targets = predictions(12, 2)
+    panel.show_classification(report_from_predictions(preds, targets, NAMES),
+                              image_bundle(targets))
+    assert panel.stack.currentWidget() is panel.classification_view
+    panel.clear()
+    assert panel.stack.currentWidget() is panel.hint_label
+    assert panel.classification_view.gallery.count() == 0
+
+
+def test_confusion_matrix_and_table_show_the_report(panel) -> None:
+    preds, targets = predictions(30, 7)
+    report = report_from_predictions(preds, targets, NAMES)
+    panel.show_classification(report, image_bundle(targets))
+    view = panel.classification_view
+
+    m = view.matrix
+    assert (m.rowCount(), m.columnCount()) == (3, 3)
+    assert [m.verticalHeaderItem(i).text() for i in range(3)] == NAMES
+    assert [m.horizontalHeaderItem(i).text() for i in range(3)] == NAMES
+    cm = report.confusion.tolist()
+    for t in range(3):
+        for p in range(3):
+            assert m.item(t, p).text() == str(cm[t][p])
+            assert m.item(t, p).data(Qt.ItemDataRole.UserRole) == cm[t][p]
+    assert sum(map(sum, cm)) == 30 and cm[0][1] == 3  # targets 0,3,6 of the first 7 wrong
+
+    table = view.table
+    assert table.rowCount() == len(NAMES) + 1  # one row per class, then the macro average
+    assert [table.item(r, 0).text() for r in range(3)] == NAMES
+    assert table.item(3, 0).text() == MACRO_NAME
+    row = report.per_class[0]
+    assert table.item(0, 1).text() == f"{row['precision']:.2f}"
+    assert table.item(0, 4).text() == str(row["support"])
+    assert f"{report.accuracy * 100:.1f}%" in view.headline.text()
+
+
+@pytest.mark.parametrize("wrong", [0, 5, 30])
+def test_gallery_shows_up_to_24_misclassified_images(panel, wrong) -> None:
+    preds, targets = predictions(40, wrong)
+    report = report_from_predictions(preds, targets, NAMES)
+    panel.show_classification(report, image_bundle(targets))
+    gallery = panel.classification_view.gallery
+
+    assert gallery.count() == min(GALLERY_LIMIT, wrong)
+    if wrong:
+        first = gallery.item(0)
+        assert first.text() == "cat → dog"  # sample 0: a cat taken for a dog
+        assert not first.icon().isNull()
+    assert str(wrong) in panel.classification_view.gallery_title.text()
+
+
+def test_gallery_is_hidden_for_data_that_are_not_images(panel) -> None:
+    preds, targets = predictions(10, 4)
+    bundle = image_bundle(targets)
+    bundle.normalization = {}  # e.g. a table of numbers
+    panel.show_classification(report_from_predictions(preds, targets, NAMES), bundle)
+    assert panel.classification_view.gallery.count() == 0
+    assert panel.classification_view.gallery.isHidden()
+
+
+def test_sample_image_undoes_the_normalisation() -> None:
+    norm = {"kind": "image", "mean": [0.5], "std": [0.25], "size": [2, 2], "channels": 1}
+    pixels = torch.tensor([0.0, 0.25, 0.5, 1.0])
+    image = sample_image((pixels - 0.5) / 0.25, norm)
+    assert (image.width(), image.height()) == (2, 2)
+    values = [image.pixelColor(x, y).red() for y in range(2) for x in range(2)]
+    assert values == [0, 64, 128, 255]
+    rgb = sample_image(torch.zeros(3 * 4), {**norm, "channels": 3, "mean": [1.0, 0.0, 0.0],
+                                            "std": [1.0] * 3})
+    assert rgb.pixelColor(0, 0).getRgb()[:3] == (255, 0, 0)
+    assert sample_image(torch.zeros(4), {}) is None
+
+
+def forecast(shift: float = 0.0, n: int = 50) -> ForecastReport:
+    steps = np.arange(100, 100 + n)
+    actual = np.sin(steps / 5) + 10
+    predicted = actual + 0.1 + shift
+    baseline = np.roll(actual, 1)
+    return ForecastReport("co2", "val", 1, steps, actual, predicted, baseline,
+                          float(np.mean((predicted - actual) ** 2)),
+                          float(np.mean((baseline - actual) ** 2)))
+
+
+def test_forecast_curves_hold_the_data(panel) -> None:
+    report = forecast()
+    panel.show_forecast(report)
+    view = panel.forecast_view
+    assert panel.stack.currentWidget() is view
+    for curve, values in ((view.actual_curve, report.actual),
+                          (view.predicted_curve, report.predicted),
+                          (view.baseline_curve, report.baseline)):
+        x, y = curve.getData()
+        np.testing.assert_allclose(x, report.steps)
+        np.testing.assert_allclose(y, values)
+    assert view.baseline_curve.opts["pen"].style() == Qt.PenStyle.DashLine
+    assert f"{report.mse:.4g}" in view.legend.getLabel(view.predicted_curve).text
+    assert f"{report.baseline_mse:.4g}" in view.legend.getLabel(view.baseline_curve).text
+
+    # the next epoch: the same curve items get the new data
+    items = list(view.plot.getPlotItem().listDataItems())
+    newer = forecast(shift=0.5, n=60)
+    panel.update_forecast(newer)
+    assert list(view.plot.getPlotItem().listDataItems()) == items
+    np.testing.assert_allclose(view.predicted_curve.getData()[1], newer.predicted)
+    assert f"{newer.mse:.4g}" in view.legend.getLabel(view.predicted_curve).text
+    assert f"{newer.mse:.4g}" in view.headline.text()
+
+
+def test_text_slider_release_and_button_sample_at_the_temperature(panel, qtbot) -> None:
+    calls: list[float] = []
+
+    def sample(temperature: float) -> str:
+        calls.append(temperature)
+        return f"text at {temperature:.1f}"
+
+    panel.show_text(sample)
+    view = panel.text_view
+    assert calls == [pytest.approx(0.8)]  # shown with a first sample at the default
+    assert view.text.toPlainText() == "text at 0.8"
+    assert view.text.isReadOnly()
+    assert (view.slider.minimum() / 10, view.slider.maximum() / 10) == (0.1, 2.0)
+
+    view.slider.setSliderDown(True)  # a drag: nothing until the release
+    view.slider.setValue(13)
+    view.slider.setValue(15)
+    assert len(calls) == 1 and view.value_label.text() == "1.5"
+    view.slider.setSliderDown(False)  # emits sliderReleased
+    assert calls[-1] == pytest.approx(1.5)
+    assert view.text.toPlainText() == "text at 1.5"
+
+    qtbot.mouseClick(view.generate_button, Qt.MouseButton.LeftButton)
+    assert calls[-1] == pytest.approx(1.5) and len(calls) == 3
+    panel.refresh_text()
+    assert len(calls) == 4
+
+    view.slider.setValue(3)  # keyboard or wheel: samples once the value settles
+    qtbot.waitUntil(lambda: len(calls) == 5, timeout=2000)
+    assert calls[-1] == pytest.approx(0.3)
+
+
+def test_a_failing_sampler_shows_the_error(panel) -> None:
+    def broken(temperature: float) -> str:
+        raise RuntimeError("size mismatch")
+
+    panel.show_text(broken)
+    assert "size mismatch" in panel.text_view.text.toPlainText()
