@@ -255,8 +255,9 @@ class MainWindow(QMainWindow):
 
         if isinstance(report, ForecastReport):
             self.evaluation_panel.update_forecast(report)
-        elif isinstance(report, list) and hasattr(self.evaluation_panel, "show_samples"):
-            self.evaluation_panel.show_samples(report)
+        elif isinstance(report, list):  # text samples of the newest epoch
+            self.evaluation_panel.show_text(lambda t, texts=report: "\n\n".join(texts),
+                                            generate=True)
 
     def _show_evaluation(self, finished) -> None:
         """When a run ends: test-set views for its task (computed on the finished model)."""
@@ -273,7 +274,8 @@ class MainWindow(QMainWindow):
                 self.evaluation_panel.show_classification(
                     ev.classification_report(model, bundle, device), bundle)
             elif bundle.task == "regression":
-                self.evaluation_panel.show_forecast(ev.forecast_report(model, bundle, "test"))
+                self.evaluation_panel.show_forecast(ev.forecast_report(
+                    model, bundle, "test", dataset=run.project.dataset, device=device))
             else:
                 self.evaluation_panel.show_text(
                     lambda t: "\n\n".join(ev.text_samples(model, bundle, t, n=2, length=300)))

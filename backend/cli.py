@@ -95,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     run = tr.TrainingRun(project, out_dir=out, epochs=args.epochs, device=args.device,
-                         resume_from=args.resume)
+                         resume_from=args.resume, tensorboard_dir=args.tensorboard)
     log_path = out / "metrics.jsonl"
     bar = None
     code = 0
@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default runs/NAME-TIME)")
     p.add_argument("--resume", help="checkpoint to continue from")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR", help="also log the run for TensorBoard "
+                   "(needs the tensorboard package)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("sample", help="generate text from a trained text model")
     p.add_argument("checkpoint")

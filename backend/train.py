@@ -249,7 +249,7 @@ class TrainingRun:
                  bundle: DataBundle | None = None, resume_from: str | Path | None = None,
                  monitor_interval: float | None = None,
                  epoch_report: Callable[[nn.Module, DataBundle], Any] | None = None,
-                 **overrides: Any) -> None:
+                 tensorboard_dir: str | Path | None = None, **overrides: Any) -> None:
         """``monitor_interval``: seconds between LayerStats samples (None: never).
         ``epoch_report(model, bundle)`` runs on the training thread after each epoch's
         validation (so it never races the training) and its result rides on EpochEnd."""
@@ -275,6 +275,7 @@ class TrainingRun:
         self._best_state: dict[str, torch.Tensor] | None = None  # when there is no out_dir
         self.monitor_interval = monitor_interval
         self.epoch_report = epoch_report
+        self.tensorboard_dir = tensorboard_dir
 
     # -- control, from any thread --
     def pause(self) -> None:
@@ -347,7 +348,29 @@ class TrainingRun:
         self.model = model.to(device)
         return device, start_epoch, resume
 
+    def _tensorboard(self):
+        """A SummaryWriter when TensorBoard logging was asked for (optional dependency)."""
+        if self.tensorboard_dir is None:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise TrainingError("TensorBoard logging needs the tensorboard package: "
+                                "pip install tensorboard (or turn the logging off)") from None
+        return SummaryWriter(log_dir=str(self.tensorboard_dir))
+
     def _run(self) -> Iterator[Event]:
+        writer = self._tensorboard()
+        try:
+            for event in self._train():
+                if writer is not None:
+                    _log_event(writer, event)
+                yield event
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _train(self) -> Iterator[Event]:
         s = self.settings
         device, start_epoch, resume = self._setup()
         model, bundle = self.model, self.bundle
@@ -550,6 +573,23 @@ class TrainingRun:
             scheduler=scheduler.state_dict() if scheduler is not None else None,
             history=self.history))
         return path
+
+
+def _log_event(writer, event: Event) -> None:
+    """Mirror the run's numbers into TensorBoard."""
+    if isinstance(event, BatchEnd):
+        writer.add_scalar("loss/batch", event.loss, event.step)
+        writer.add_scalar("lr", event.lr, event.step)
+    elif isinstance(event, EpochEnd):
+        writer.add_scalar("loss/train", event.train_loss, event.epoch + 1)
+        writer.add_scalar("loss/val", event.val_loss, event.epoch + 1)
+        writer.add_scalar(f"{event.metric}/val", event.val_metric, event.epoch + 1)
+        if not math.isnan(event.train_metric):
+            writer.add_scalar(f"{event.metric}/train", event.train_metric, event.epoch + 1)
+    elif isinstance(event, LayerStats):
+        for name, stat in event.layers.items():
+            if not math.isnan(stat.grad_norm):
+                writer.add_scalar(f"grad_norm/{name}", stat.grad_norm, event.step)
 
 
 def train(project: Project, **kwargs: Any) -> list[Event]:

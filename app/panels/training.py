@@ -37,13 +37,14 @@ def runs_dir() -> Path:
     return Path(base or Path.home() / ".layerforge") / "runs"
 
 
-def live_report(model, bundle):
+def live_report(model, bundle, dataset=None):
     """Run on the training thread after every epoch: what the Evaluation tab shows while
-    training (a forecast-vs-actual plot, or fresh text samples)."""
+    training (a forecast-vs-actual plot, or fresh text samples). ``dataset`` (the project's
+    dataset spec) lets the forecast be drawn at the series' real level."""
     from backend.evaluate import forecast_report, text_samples
 
     if bundle.task == "regression":
-        return forecast_report(model, bundle)
+        return forecast_report(model, bundle, dataset=dataset)
     if bundle.task == "language_model":
         return text_samples(model, bundle, 0.8, n=1, length=200)
     return None
@@ -253,7 +254,9 @@ class TrainingPanel(QWidget):
         self._refresh_overlays()
         self._last_epoch = None
         try:
-            self.session.start(self.document.project, out_dir=out, epoch_report=live_report)
+            dataset = dict(self.document.project.dataset)
+            self.session.start(self.document.project, out_dir=out,
+                               epoch_report=lambda m, b: live_report(m, b, dataset))
         except LayerForgeError as exc:
             self._show_failure(str(exc))
             return False
