@@ -83,9 +83,6 @@ class _Columns:
         """A view of the filled part of one column (valid until the next append)."""
         return self._data[row, :self.size]
 
-    def tail(self, row: int, start: int) -> np.ndarray:
-        return self._data[row, start:self.size]
-
     def clear(self) -> None:
         self.size = 0
         if self._data.shape[1] > 1 << 16:  # give a long run's memory back
@@ -292,7 +289,7 @@ class TrainingCurves(QWidget):
             for name in ("left", "bottom"):
                 plot.getAxis(name).enableAutoSIPrefix(False)  # no "(x0.001)" in the labels
             if per_batch:
-                pass
+                plot.setDownsampling(auto=True, mode="peak")
                 plot.setClipToView(True)
             if legend_offset is not None:
                 # compact and translucent; a user can drag it off the curves

@@ -3,6 +3,7 @@ curves, run history, and the evaluation when a run ends."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import time
 from pathlib import Path
@@ -110,6 +111,15 @@ class TrainingPanel(QWidget):
                 self.editors[key] = editor
                 form.addRow(key.replace("_", " "), editor.widget)
             form_layout.addWidget(group)
+        self.tensorboard_box = QCheckBox("Also log to TensorBoard")
+        if importlib.util.find_spec("tensorboard") is None:
+            self.tensorboard_box.setEnabled(False)
+            self.tensorboard_box.setToolTip("Install the tensorboard package to use this: "
+                                            "pip install tensorboard")
+        else:
+            self.tensorboard_box.setToolTip("Writes the run's curves to <run folder>/"
+                                            "tensorboard; open it with: tensorboard --logdir …")
+        form_layout.addWidget(self.tensorboard_box)
         form_layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -256,7 +266,9 @@ class TrainingPanel(QWidget):
         try:
             dataset = dict(self.document.project.dataset)
             self.session.start(self.document.project, out_dir=out,
-                               epoch_report=lambda m, b: live_report(m, b, dataset))
+                               epoch_report=lambda m, b: live_report(m, b, dataset),
+                               tensorboard_dir=out / "tensorboard"
+                               if self.tensorboard_box.isChecked() else None)
         except LayerForgeError as exc:
             self._show_failure(str(exc))
             return False
