@@ -349,6 +349,7 @@ class ThumbnailGrid(QWidget):
         super().__init__(parent)
         self._cells: list[tuple[QPixmap, str]] = []
         self._thumb = 48
+        self._label_w = 0
         sp = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         sp.setHeightForWidth(True)
         self.setSizePolicy(sp)
@@ -356,10 +357,14 @@ class ThumbnailGrid(QWidget):
     def set_images(self, images: list[tuple[np.ndarray, str]]) -> None:
         """(H,W) gray or (H,W,3) RGB uint8 arrays, each with its label."""
         self._cells = []
+        self._label_w = 0
         if images:
             side = max(images[0][0].shape[:2])
             # whole-number upscaling keeps small images crisp; big ones are shrunk smoothly
             self._thumb = min(side * max(1, math.ceil(44 / side)), 72)
+            # room for class names up to 1.6 thumbnails wide (longer ones are elided)
+            longest = max(self.fontMetrics().horizontalAdvance(label) for _, label in images)
+            self._label_w = min(longest + 6, int(self._thumb * 1.6))
         for arr, label in images:
             self._cells.append((self._pixmap(arr), label))
         self._relayout()
@@ -385,7 +390,8 @@ class ThumbnailGrid(QWidget):
 
     def _cell_size(self) -> QSize:
         label_h = self.fontMetrics().height()
-        return QSize(max(self._thumb, 40) + self.PAD, self._thumb + label_h + self.PAD + 2)
+        return QSize(max(self._thumb, 40, self._label_w) + self.PAD,
+                     self._thumb + label_h + self.PAD + 2)
 
     def _columns(self, width: int) -> int:
         return max(1, (width - self.PAD) // self._cell_size().width())
@@ -772,8 +778,8 @@ class DataPanel(QWidget):
     def _on_analysis_changed(self) -> None:
         try:
             key = self._request()[0]
-        except LayerForgeError as exc:
-            self._ticket = None
+        except LayerForgeError as exc:  # e.g. no Input node or two: nothing to load for
+            self._ticket = self._inflight_key = None
             self._set_busy(False)
             self._set_banner("error", str(exc))
             return
@@ -1132,8 +1138,9 @@ class DataPanel(QWidget):
             bottom = bottom + counts[:, j]
         names = p.class_names or [str(i) for i in xs]
         step = max(1, math.ceil(len(names) / 12))
+        limit = max(4, int(250 / (len(names) / step) / 7))  # ~7 px a character
         self.class_chart.getAxis("bottom").setTicks(
-            [[(i, _short(names[i])) for i in range(0, len(names), step)]])
+            [[(i, _short(names[i], limit)) for i in range(0, len(names), step)]])
         self.class_chart.setXRange(-0.6, len(counts) - 0.4, padding=0)
         self.class_chart.setYRange(0, float(bottom.max()) * 1.05 or 1, padding=0)
         self.class_chart.setToolTip("Samples per class: " + ", ".join(

@@ -322,6 +322,32 @@ def test_two_input_nodes_are_reported_without_loading(qtbot, make_panel):
     document.refresh_analysis()
     settle(qtbot, panel)
     assert "2 Input nodes" in panel.banner_text()
+    document.undo_stack.undo()
+    document.refresh_analysis()
+    settle(qtbot, panel)
+    assert panel.banner_text() == ""
+    assert panel.preview_kind() == "images"
+
+
+def test_seed_reloads_and_loss_rechecks(qtbot, make_panel, monkeypatch):
+    from graph.commands import SetTraining
+
+    seeds = []
+    real = dp.load_dataset
+    monkeypatch.setattr(dp, "load_dataset",
+                        lambda spec, kind, shape, seed=0: seeds.append(seed)
+                        or real(spec, kind, shape, seed))
+    panel, document = make_panel("digits-cnn")
+    settle(qtbot, panel)
+    document.push(SetTraining(document.project, "seed", 7))
+    settle(qtbot, panel)
+    assert seeds == [0, 7]  # the validation split depends on the seed
+
+    document.push(SetTraining(document.project, "loss", "mse"))
+    assert "choose cross_entropy" in panel.banner_text()
+    document.undo_stack.undo()
+    assert panel.banner_text() == ""
+    assert seeds == [0, 7]  # the loss needs no reload
 
 
 # ---- threads ----------------------------------------------------------------------------------
