@@ -3,7 +3,8 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m app.screenshots resources/screenshots
 
 One PNG of the main window per template (first real layer selected so the inspector shows
-something), plus one with a shape error on the canvas.
+something), a training run in progress, the evaluation views of three templates, and a
+shape error on the canvas.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ def main(out_dir: str = "resources/screenshots") -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     def shoot(window: MainWindow, name: str, select: str | None) -> None:
-        window.resize(1500, 900)
+        window.resize(1600, 1000)
         window.show()
+        window.bottom_tabs.setCurrentWidget(window.code_view)
         for _ in range(3):
             app.processEvents()
         window.view.zoom_to_fit()
@@ -48,6 +50,35 @@ def main(out_dir: str = "resources/screenshots") -> None:
     for key in TEMPLATES:
         window = MainWindow(Document(build_template(key)))
         shoot(window, f"editor-{key}", first_layer.get(key))
+        window.document.undo_stack.setClean()
+        window.close()
+
+    # Training from the editor: a run in progress, then the evaluation views.
+    for key, epochs in (("digits-cnn", 4), ("lstm-forecast", 6), ("char-gru", 1)):
+        project = build_template(key)
+        project.training["epochs"] = epochs
+        window = MainWindow(Document(project))
+        window.resize(1600, 1000)
+        window.show()
+        panel = window.training_panel
+        window.bottom_tabs.setCurrentWidget(panel)
+        panel.start()
+        shot = key != "digits-cnn"
+        while panel.session.running:
+            app.processEvents()
+            if not shot and panel.session.run is not None and panel.session.run.history:
+                for _ in range(3):
+                    app.processEvents()
+                window.grab().save(str(out / "training-in-progress.png"))
+                print(out / "training-in-progress.png")
+                shot = True
+        for _ in range(5):
+            app.processEvents()
+        window.bottom_tabs.setCurrentWidget(window.evaluation_panel)
+        for _ in range(5):
+            app.processEvents()
+        window.grab().save(str(out / f"evaluation-{key}.png"))
+        print(out / f"evaluation-{key}.png")
         window.document.undo_stack.setClean()
         window.close()
 

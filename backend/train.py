@@ -172,6 +172,8 @@ def input_of(project: Project) -> tuple[str, tuple[int, ...]]:
 
 def check_fit(project: Project, analysis: Analysis, bundle: DataBundle, loss: str) -> None:
     """Does the network's Output fit the dataset's targets and the loss? Says how to fix."""
+    if not analysis.is_valid:
+        raise TrainingError("the network has errors; fix them first:\n" + analysis.summary())
     outputs = [n for n in project.graph.nodes if n.type == "Output"]
     if len(outputs) != 1:
         raise TrainingError(f"training needs exactly one Output node; this network has "

@@ -173,8 +173,8 @@ class _RateAxis(pg.AxisItem):
     """Learning-rate ticks in one short notation on linear and log axes alike."""
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
-        if self.logMode:
-            return [format_rate(10.0 ** v) for v in values]
+        if self.logMode:  # label the decades only: minor ticks' labels overlap in a short plot
+            return [format_rate(10.0 ** v) if abs(v - round(v)) < 1e-6 else "" for v in values]
         return [format_rate(v * scale) for v in values]
 
 
