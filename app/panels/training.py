@@ -210,16 +210,31 @@ class TrainingPanel(QWidget):
         if self.session.running:
             self.session.shutdown()
         if getattr(self, "_listening", None) is not None:
-            self._listening.trainingChanged.disconnect(self._refresh_form)
+            self._listening.trainingChanged.disconnect(self._training_changed)
         self._listening = document
         self.document = document
-        document.trainingChanged.connect(self._refresh_form)
+        document.trainingChanged.connect(self._training_changed)
         self._refresh_form()
 
     def _refresh_form(self, *_: Any) -> None:
         training = self.document.project.training
         for key, editor in self.editors.items():
             editor.set_value(training[key])
+
+    def _training_changed(self, key: str) -> None:
+        """A setting changed (typed in the form, undone, redone): the form shows it and, during
+        a run, a live one reaches the run from its next batch, so the form never shows a value
+        the run is not using."""
+        self._refresh_form()
+        if not (self.session.running and key in LIVE_SETTINGS):
+            return
+        value = self.document.project.training[key]
+        try:
+            self.session.update_settings(**{key: value})
+        except LayerForgeError as exc:
+            self._problem(key, str(exc))
+            return
+        self.status.setText(f"{key.replace('_', ' ')} = {value} from the next batch on")
 
     def _edited(self, key: str, value: Any) -> None:
         if self.document.project.training.get(key) == value:
@@ -230,14 +245,7 @@ class TrainingPanel(QWidget):
             self._problem(key, str(exc))
             self._refresh_form()
             return
-        self.document.push(command)
-        if self.session.running and key in LIVE_SETTINGS:
-            try:
-                self.session.update_settings(**{key: command.value})
-                self.status.setText(f"{key.replace('_', ' ')} = {command.value} from the next "
-                                    f"batch on")
-            except LayerForgeError as exc:
-                self._problem(key, str(exc))
+        self.document.push(command)  # -> _training_changed, which tells a running run
 
     def _problem(self, key: str, message: str | None) -> None:
         if message:
