@@ -14,6 +14,7 @@ from app.document import Document
 from app.editor.codeview import CodeView
 from app.editor.inspector import InspectorWidget
 from app.editor.mime import GRAPH_MIME
+from app.editor.style import format_macs
 from app.editor.minimap import Minimap
 from app.editor.palette import PaletteWidget
 from app.editor.scene import GraphScene
@@ -33,13 +34,6 @@ log = logging.getLogger(__name__)
 PROJECT_FILTER = "LayerForge projects (*.json);;Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
 MAX_RECENT = 8
 AUTOSAVE_MS = 30_000
-
-
-def human(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
 
 
 class MainWindow(QMainWindow):
@@ -299,7 +293,7 @@ class MainWindow(QMainWindow):
         self.status_valid.setText("✔ valid" if not errors else f"✖ {errors} error(s)")
         self.status_valid.setStyleSheet("" if not errors else "color: #e5484d;")
         self.status_size.setText(f"{analysis.total_params:,} parameters · "
-                                 f"{human(analysis.total_macs)} MACs")
+                                 f"{format_macs(analysis.total_macs)} MACs")
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
