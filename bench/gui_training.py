@@ -25,6 +25,19 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 
 
 def headless() -> float:
+    """Seconds from Started to Finished of the plain trainer, on a fresh thread like the
+    GUI's run (torch's OpenMP pool belongs to the calling thread: a main-thread pool left
+    spinning would compete with the GUI run's pool and skew the comparison)."""
+    import threading
+
+    result: list[float] = []
+    worker = threading.Thread(target=lambda: result.append(_headless()))
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def _headless() -> float:
     from backend import train as tr
     from graph.templates import build_template
 
@@ -42,7 +55,7 @@ def headless() -> float:
 
 
 def in_gui(app, window) -> tuple[float, list[float]]:
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 
     panel = window.training_panel
     marks: dict[str, float] = {}
@@ -62,10 +75,13 @@ def in_gui(app, window) -> tuple[float, list[float]]:
     heartbeat = QTimer(interval=10)
     heartbeat.timeout.connect(tick)
     heartbeat.start()
+    # Run the real event loop (as app.exec() does), not a processEvents() busy loop: a
+    # polling main thread keeps asking for the GIL and slows the training thread down.
+    loop = QEventLoop()
+    panel.session.runEnded.connect(loop.quit)
     panel.start()
-    while panel.session.running or "t1" not in marks:
-        app.processEvents()
-        time.sleep(0.001)
+    loop.exec()
+    panel.session.runEnded.disconnect(loop.quit)
     heartbeat.stop()
     return marks["t1"] - marks["t0"], lateness
 
