@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QTabWidget, QUndoView, QWidget)
+                               QMessageBox, QTabWidget, QUndoView)
 
 from app.document import Document
 from app.editor.codeview import CodeView
@@ -27,7 +27,6 @@ from graph.clipboard import copy_nodes, paste_command
 from graph.commands import MoveNodes
 from graph.errors import LayerForgeError
 from graph.layout import auto_wrap_for, layered_positions
-from graph.project import Project
 from graph.templates import build_template
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,9 @@ def main(out_dir: str = "resources/screenshots") -> None:
     from graph.templates import TEMPLATES, build_template
 
     app = create_application()
+    from PySide6.QtCore import QSettings
+
+    QSettings().clear()  # test-mode store: a layout saved by an earlier run must not leak in
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 

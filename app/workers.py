@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +146,3 @@ class TrainingSession(QObject):
             thread.deleteLater()
         self.runEnded.emit()
 
-
-def active_threads() -> int:
-    """Python-visible threads besides the main one (tests check nothing is left behind)."""
-    return threading.active_count() - 1

@@ -19,7 +19,6 @@ from typing import Sequence
 
 from graph.errors import LayerForgeError
 from graph.project import Project, load_project, save_project
-from graph.shapes import format_shape
 from graph.templates import TEMPLATES, build_template
 from graph.validate import analyze
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from graph.commands import AddNode, Command, Compound, Connect
 from graph.errors import GraphEditError

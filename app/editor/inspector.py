@@ -154,24 +154,26 @@ class IntEditor(ParamEditor):
                 self.spin.setValue(value)
 
 
-class FloatEditor(ParamEditor):
-    """A text field: small values such as 1e-5 must survive exactly, which a spin box with a
-    fixed number of decimals would round."""
+class _TextEditor(ParamEditor):
+    """A text field parsed on editingFinished; a parse error is reported, nothing pushed."""
+
+    placeholder = ""
+
+    def parse(self, text: str) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def format(self, value: Any) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _build(self) -> QWidget:
         self.edit = QLineEdit()
+        self.edit.setPlaceholderText(self.placeholder)
         self.edit.editingFinished.connect(self._commit)
-        bounds = []
-        if self.spec.min is not None:
-            bounds.append(f"≥ {self.spec.min:g}")
-        if self.spec.max is not None:
-            bounds.append(f"≤ {self.spec.max:g}")
-        self.edit.setPlaceholderText(" and ".join(bounds) or "a number")
         return self.edit
 
     def _commit(self) -> None:
         try:
-            value = parse_float(self.edit.text())
+            value = self.parse(self.edit.text())
         except ValueError as exc:
             self._on_problem(self.spec.name, f"{self.spec.name}: {exc}")
             return
@@ -179,8 +181,27 @@ class FloatEditor(ParamEditor):
 
     def set_value(self, value: Any) -> None:
         with QSignalBlocker(self.edit):
-            self.edit.setText(format_float(value) if isinstance(value, (int, float)) else
-                              str(value))
+            self.edit.setText(self.format(value))
+
+
+class FloatEditor(_TextEditor):
+    """A text field: small values such as 1e-5 must survive exactly, which a spin box with a
+    fixed number of decimals would round."""
+
+    def _build(self) -> QWidget:
+        bounds = []
+        if self.spec.min is not None:
+            bounds.append(f"≥ {self.spec.min:g}")
+        if self.spec.max is not None:
+            bounds.append(f"≤ {self.spec.max:g}")
+        self.placeholder = " and ".join(bounds) or "a number"
+        return super()._build()
+
+    def parse(self, text: str) -> Any:
+        return parse_float(text)
+
+    def format(self, value: Any) -> str:
+        return format_float(value) if isinstance(value, (int, float)) else str(value)
 
 
 class BoolEditor(ParamEditor):
@@ -242,26 +263,16 @@ class IntsRowEditor(ParamEditor):
                     spin.setValue(v)
 
 
-class IntsTextEditor(ParamEditor):
+class IntsTextEditor(_TextEditor):
     """Any number of whole numbers, typed as "1, 28, 28"."""
 
-    def _build(self) -> QWidget:
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText("e.g. 1, 28, 28")
-        self.edit.editingFinished.connect(self._commit)
-        return self.edit
+    placeholder = "e.g. 1, 28, 28"
 
-    def _commit(self) -> None:
-        try:
-            value = parse_ints(self.edit.text())
-        except ValueError as exc:
-            self._on_problem(self.spec.name, f"{self.spec.name}: {exc}")
-            return
-        self._edited(value)
+    def parse(self, text: str) -> Any:
+        return parse_ints(text)
 
-    def set_value(self, value: Any) -> None:
-        with QSignalBlocker(self.edit):
-            self.edit.setText(format_ints(value))
+    def format(self, value: Any) -> str:
+        return format_ints(value)
 
 
 def make_editor(spec: ParamSpec, on_edit: EditCallback, on_problem: ProblemCallback) -> ParamEditor:

@@ -2,7 +2,7 @@
 click or drag in it to move the canvas there. Shown when the graph doesn't fit the view."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView
 
@@ -77,6 +77,3 @@ class Minimap(QGraphicsView):
 
     def wheelEvent(self, event) -> None:
         event.ignore()
-
-    def center_of_view(self) -> QPointF:
-        return self.visible_rect().center()

@@ -4,7 +4,7 @@ deletions become graph commands pushed on the document."""
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
+from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
                            QPainterPathStroker, QPalette, QPen)
 from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsObject,
                                QGraphicsPathItem, QGraphicsScene, QGraphicsSceneMouseEvent,
@@ -83,9 +83,6 @@ class PortItem(QGraphicsItem):
     def hoverLeaveEvent(self, event) -> None:
         self.highlight = False
         self.update()
-
-    def scene_center(self) -> QPointF:
-        return self.scenePos()
 
 
 class NodeItem(QGraphicsObject):
