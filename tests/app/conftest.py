@@ -169,3 +169,17 @@ class Gui:
 @pytest.fixture
 def gui(isolated_app, qtbot, monkeypatch):
     return Gui(qtbot, monkeypatch)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clipboard_emptied_before_exit():
+    """Offscreen Qt keeps the clipboard's QMimeData in a C++ global that is deleted only after
+    Python has shut down; once Python has wrapped it (the copy/paste tests do), that late
+    delete calls into the finalized interpreter and the test process segfaults at exit
+    (exit code 139 after every test passed). Emptying the clipboard while Python still runs
+    deletes the QMimeData in time."""
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is not None:
+        QApplication.clipboard().clear()
