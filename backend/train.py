@@ -273,6 +273,7 @@ class TrainingRun:
         self._running = threading.Event()
         self._running.set()
         self._lock = threading.Lock()
+        self._weights_lock = threading.Lock()  # held while the optimizer writes the weights
         self._pending: dict[str, Any] = {}
         self._best_state: dict[str, torch.Tensor] | None = None  # when there is no out_dir
         self.monitor_interval = monitor_interval
@@ -293,6 +294,15 @@ class TrainingRun:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def snapshot(self) -> dict[str, torch.Tensor] | None:
+        """A CPU copy of the weights as they are now, from any thread (to test the model live
+        while it trains); never half an optimizer step. None before the model is built."""
+        model = self.model
+        if model is None:
+            return None
+        with self._weights_lock:
+            return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
     def update_settings(self, **changes: Any) -> None:
         """Change safe settings (learning rate, ...) for the next batch; others raise."""
@@ -465,8 +475,9 @@ class TrainingRun:
                 stats = monitor.finish() if sampling else None  # before clipping hides them
                 if s["grad_clip"] > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])
-                scaler.step(opt)
-                scaler.update()
+                with self._weights_lock:
+                    scaler.step(opt)
+                    scaler.update()
                 if per_batch and scheduler is not None and step < scheduler.total_steps - 1:
                     scheduler.step()
                 step += 1
@@ -518,10 +529,11 @@ class TrainingRun:
                 stopped_early = True
                 break
         # Test with the best weights seen on validation.
-        if self.best_path and self.best_path.exists():
-            model.load_state_dict(load_checkpoint(self.best_path).state_dict)
-        elif self._best_state is not None:
-            model.load_state_dict(self._best_state)
+        with self._weights_lock:
+            if self.best_path and self.best_path.exists():
+                model.load_state_dict(load_checkpoint(self.best_path).state_dict)
+            elif self._best_state is not None:
+                model.load_state_dict(self._best_state)
         test = evaluate(model, bundle.test, loss_fn, loss_name, bundle.task, device) \
             if len(bundle.test) else {}
         yield Finished(epoch - start_epoch, best_epoch, best_loss, test, self._best(),

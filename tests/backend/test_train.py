@@ -696,3 +696,23 @@ def test_each_loss_is_the_one_minimised(loss: str, out: int, bundle: Callable[[]
         want = float(expected(initial(data.train.x), data.train.y))
     assert batch.loss == pytest.approx(want, rel=1e-5)
     assert math.isfinite(rest[-1].test["loss"])
+
+
+def test_snapshot_copies_the_weights_while_the_run_goes_on():
+    """The Test tab tries the model live: snapshot() hands out a detached CPU copy."""
+    from backend.train import TrainingRun
+    from graph.templates import build_template
+
+    run = TrainingRun(build_template("hello-mlp"), epochs=1)
+    assert run.snapshot() is None  # no model before the run starts
+    events = run.events()
+    first = next(events)
+    assert type(first).__name__ == "Started"
+    snap = run.snapshot()
+    assert snap and set(snap) == set(run.model.state_dict())
+    key = next(iter(snap))
+    before = snap[key].clone()
+    for _ in events:
+        pass
+    assert torch.equal(snap[key], before)  # training did not write into the copy
+    assert not torch.equal(run.model.state_dict()[key].cpu(), before)  # but it did train
