@@ -253,28 +253,24 @@ class MainWindow(QMainWindow):
                                             generate=True)
 
     def _show_evaluation(self, finished) -> None:
-        """When a run ends: test-set views for its task (computed on the finished model)."""
+        """When a run ends: the test-set views for its task. They were computed on the training
+        thread (``finished.report``); only the temperature slider samples text here."""
         from backend import evaluate as ev
 
         run = self.training_panel.session.run
-        if run is None or run.model is None or run.bundle is None:
+        report = getattr(finished, "report", None)
+        if run is None or run.bundle is None or report is None:
             return
         bundle, model = run.bundle, run.model
-        device = next(model.parameters()).device if any(True for _ in model.parameters()) \
-            else "cpu"
-        try:
-            if bundle.task == "classification":
-                self.evaluation_panel.show_classification(
-                    ev.classification_report(model, bundle, device), bundle)
-            elif bundle.task == "regression":
-                self.evaluation_panel.show_forecast(ev.forecast_report(
-                    model, bundle, "test", dataset=run.project.dataset, device=device))
-            else:
-                self.evaluation_panel.show_text(
-                    lambda t: "\n\n".join(ev.text_samples(model, bundle, t, n=2, length=300)))
-        except Exception as exc:  # noqa: BLE001 - the run's result must still be shown
-            log.exception("evaluation failed")
-            self.show_message(f"evaluation failed: {exc}")
+        if isinstance(report, ev.ClassificationReport):
+            self.evaluation_panel.show_classification(report, bundle)
+        elif isinstance(report, ev.ForecastReport):
+            self.evaluation_panel.show_forecast(report)
+        elif isinstance(report, list) and model is not None:
+            self.evaluation_panel.show_text(
+                lambda t: "\n\n".join(ev.text_samples(model, bundle, t, n=2, length=300)),
+                generate=False)
+            self.evaluation_panel.text_view.text.setPlainText("\n\n".join(report))
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()

@@ -106,6 +106,7 @@ class Finished:
     checkpoint: str | None
     stopped_by_user: bool = False
     stopped_early: bool = False
+    report: Any = None  # what the run's final_report callback returned (test-set views)
 
 
 @dataclass(frozen=True)
@@ -251,10 +252,13 @@ class TrainingRun:
                  bundle: DataBundle | None = None, resume_from: str | Path | None = None,
                  monitor_interval: float | None = None,
                  epoch_report: Callable[[nn.Module, DataBundle], Any] | None = None,
+                 final_report: Callable[[nn.Module, DataBundle], Any] | None = None,
                  tensorboard_dir: str | Path | None = None, **overrides: Any) -> None:
         """``monitor_interval``: seconds between LayerStats samples (None: never).
         ``epoch_report(model, bundle)`` runs on the training thread after each epoch's
-        validation (so it never races the training) and its result rides on EpochEnd."""
+        validation (so it never races the training) and its result rides on EpochEnd;
+        ``final_report(model, bundle)`` runs there once on the best weights after the test
+        evaluation, and its result rides on Finished (so the GUI thread never runs torch)."""
         self.project = project
         self.settings = dict(project.training)
         for key, value in overrides.items():
@@ -278,6 +282,7 @@ class TrainingRun:
         self._best_state: dict[str, torch.Tensor] | None = None  # when there is no out_dir
         self.monitor_interval = monitor_interval
         self.epoch_report = epoch_report
+        self.final_report = final_report
         self.tensorboard_dir = tensorboard_dir
 
     # -- control, from any thread --
@@ -536,8 +541,14 @@ class TrainingRun:
                 model.load_state_dict(self._best_state)
         test = evaluate(model, bundle.test, loss_fn, loss_name, bundle.task, device) \
             if len(bundle.test) else {}
+        report = None
+        if self.final_report is not None:
+            try:
+                report = self.final_report(model, bundle)
+            except Exception as exc:  # noqa: BLE001 - the run's result must still arrive
+                log.warning("final report failed: %s", exc)
         yield Finished(epoch - start_epoch, best_epoch, best_loss, test, self._best(),
-                       stopped_by_user, stopped_early)
+                       stopped_by_user, stopped_early, report)
 
     def _apply_pending(self, opt, scheduler) -> dict[str, Any]:
         with self._lock:

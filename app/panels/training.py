@@ -51,6 +51,19 @@ def live_report(model, bundle, dataset=None):
     return None
 
 
+def final_report(model, bundle, dataset=None):
+    """Run on the training thread once a run ends (best weights): the Evaluation tab's test-set
+    views, so the GUI thread never runs torch (which slowed the next run's training thread)."""
+    from backend.evaluate import classification_report, forecast_report, text_samples
+
+    device = next((p.device for p in model.parameters()), "cpu")
+    if bundle.task == "classification":
+        return classification_report(model, bundle, device)
+    if bundle.task == "regression":
+        return forecast_report(model, bundle, "test", dataset=dataset, device=device)
+    return text_samples(model, bundle, 0.8, n=2, length=300)
+
+
 def format_eta(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         return "–"
@@ -275,6 +288,7 @@ class TrainingPanel(QWidget):
             dataset = dict(self.document.project.dataset)
             self.session.start(self.document.project, out_dir=out,
                                epoch_report=lambda m, b: live_report(m, b, dataset),
+                               final_report=lambda m, b: final_report(m, b, dataset),
                                tensorboard_dir=out / "tensorboard"
                                if self.tensorboard_box.isChecked() else None)
         except LayerForgeError as exc:

@@ -174,7 +174,17 @@ def os_threads() -> int:
 
 # ---- 1. a whole run from the Train button -------------------------------------------------
 
-def test_train_one_epoch_of_digits_from_the_window(gui, qtbot):
+def test_train_one_epoch_of_digits_from_the_window(gui, qtbot, monkeypatch):
+    from backend import evaluate
+
+    report_threads: list[str] = []
+    real_report = evaluate.classification_report
+
+    def watched_report(*args, **kwargs):
+        report_threads.append(threading.current_thread().name)
+        return real_report(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "classification_report", watched_report)
     window = gui.window(document=hello(epochs=1))  # the real digits, loaded by the trainer
     panel = window.training_panel
     window.bottom_tabs.setCurrentWidget(panel)
@@ -212,6 +222,8 @@ def test_train_one_epoch_of_digits_from_the_window(gui, qtbot):
     assert view.report.accuracy == pytest.approx(finished.test["accuracy"], abs=1e-6)
     assert "test accuracy" in view.headline.text()
     assert not panel.session.running
+    # the test-set report ran on the training thread: torch never runs on the GUI thread
+    assert report_threads and threading.main_thread().name not in report_threads
 
 
 # ---- 2. pause and resume ------------------------------------------------------------------
