@@ -18,7 +18,7 @@ from backend import train as tr
 from graph.project import Project
 
 log = logging.getLogger(__name__)
-DRAIN_MS = 40  # at most ~25 GUI updates per second
+DRAIN_MS = 200  # at most 5 GUI updates per second: on 2 cores every repaint is taken from training
 
 
 class _RunThread(QThread):
