@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test venv bench screenshots clean
+.PHONY: run test venv bench screenshots docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench: venv
 # The README's screenshots, rendered from the running app.
 screenshots: venv
 	$(BIN)/python -m app.screenshots resources/screenshots
+
+# The template guide pages (resources/docs/templates), generated from the templates themselves.
+docs: venv
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app.docs resources/docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,9 +11,16 @@ from typing import Sequence
 
 from backend.cli import COMMANDS
 
+# Opens the editor, waits until the window is shown and painted, closes it and exits 0: the
+# installers' smoke test runs the bundled app with it (installers/smoke_test.sh).
+SMOKE_FLAG = "--smoke-test"
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == SMOKE_FLAG:
+        return open_editor(argv[1] if len(argv) > 1 else None, smoke_test=True)
     if argv and (argv[0] in COMMANDS or argv[0].startswith("-")):
         from backend.cli import main as cli_main
         return cli_main(argv)
@@ -28,21 +35,96 @@ def create_application():
     app.setOrganizationName("LayerForge")
     app.setApplicationName("LayerForge")
     app.setStyle("Fusion")  # follows the system's light/dark colour scheme on every platform
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("layerforge")  # Wayland/taskbars match windows to layerforge.desktop
+    collect_garbage_on_gui_thread(app)
     return app
 
 
-def open_editor(path: str | None = None) -> int:
-    """Open the editor window on ``path`` or on the built-in example (the digits CNN)."""
+def collect_garbage_on_gui_thread(app) -> None:
+    """Python's cycle collector runs on whichever thread happens to allocate. When that is a
+    worker (training, capture, export) and the garbage holds a Qt object, PySide deadlocks:
+    the worker waits for the GIL inside ~QObject holding Qt's mutex, while the GUI thread holds
+    the GIL and waits for that mutex (checked with gdb: a training run froze the app). So
+    automatic collection is switched off and a GUI-thread timer collects instead
+    (pyqtgraph's GarbageCollector, made for exactly this)."""
+    if getattr(app, "_gui_thread_gc", None) is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._gui_thread_gc = GarbageCollector(interval=1.0)
+
+
+def app_icon():
+    """LayerForge's icon from the shipped PNGs (PNG, not SVG: needs no Qt image plugin)."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QIcon
+
+    from backend.resources import resource_path
+
+    icon = QIcon()
+    for size in ICON_SIZES:
+        path = resource_path("icons", f"layerforge-{size}.png")
+        if path.is_file():
+            icon.addFile(str(path), QSize(size, size))
+    return icon
+
+
+def open_editor(path: str | None = None, smoke_test: bool = False) -> int:
+    """Open the editor window on ``path`` or on the built-in example (the digits CNN).
+
+    With ``smoke_test`` see :func:`run_smoke_test`.
+    """
     from app.main_window import MainWindow
     from app.recovery import pending_recoveries
 
     app = create_application()
+    if smoke_test:
+        return run_smoke_test(app, path)
     window = MainWindow()
     if path:
         window.open_file(Path(path))
     window.show()
     offer_recovery(window, pending_recoveries())
     return app.exec()
+
+
+def run_smoke_test(app, path: str | None) -> int:
+    """Open the editor (on ``path`` or the built-in example), wait until it is shown and
+    painted, close it and return 0; 1 (with the reason on stderr) if ``path`` cannot be
+    opened — no dialog, so it never waits for a user."""
+    from PySide6.QtCore import QTimer
+
+    from app.document import Document
+    from app.main_window import MainWindow
+    from graph.errors import LayerForgeError
+
+    try:
+        document = Document.open(path) if path else None
+    except LayerForgeError as exc:
+        sys.stderr.write(f"smoke test: cannot open {path}: {exc}\n")
+        return 1
+    window = MainWindow(document)
+    window.show()
+    result: list[int] = []
+    QTimer.singleShot(0, lambda: result.append(_smoke_check(window)))
+    app.exec()
+    return result[0] if result else 1
+
+
+def _smoke_check(window) -> int:
+    """Runs once the event loop is up: paint the window, report, close it, quit."""
+    from PySide6.QtWidgets import QApplication
+
+    image = window.grab().toImage()  # forces a full paint of every child widget
+    painted = not image.isNull() and image.width() > 0
+    graph = window.document.graph
+    sys.stdout.write(f"smoke test: opened '{window.document.title}' ({len(graph.nodes)} "
+                     f"layers), window {image.width()}x{image.height()} painted={painted}, "
+                     f"icon={not QApplication.windowIcon().isNull()}\n")
+    sys.stdout.flush()
+    window.close()
+    QApplication.quit()
+    return 0 if painted else 1
 
 
 def offer_recovery(window, files) -> None:

@@ -21,6 +21,8 @@ from app.editor.scene import GraphScene
 from app.editor.view import GraphView
 from app.panels.data_panel import DataPanel
 from app.panels.evaluation import EvaluationPanel
+from app.panels.export_panel import ExportPanel
+from app.panels.test_panel import TestPanel
 from app.panels.training import TrainingPanel
 from app.recovery import RecoveryFile
 from graph.clipboard import copy_nodes, paste_command
@@ -105,6 +107,8 @@ class MainWindow(QMainWindow):
         self.act_new = action("&New…", self.new_from_template, Std.New,
                               "Start a new network from a template")
         self.act_open = action("&Open…", self.open_dialog, Std.Open)
+        self.act_import = action("&Import PyTorch Model…", self.import_dialog, None,
+                                 "Open a PyTorch class (.py) or an ONNX file as a graph")
         self.act_save = action("&Save", self.save, Std.Save)
         self.act_save_as = action("Save &As…", self.save_as, Std.SaveAs)
         self.act_quit = action("&Quit", self.close, Std.Quit)
@@ -131,6 +135,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.act_new, self.act_open])
         self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction(self.act_import)
         file_menu.addSeparator()
         file_menu.addActions([self.act_save, self.act_save_as])
         file_menu.addSeparator()
@@ -220,6 +225,11 @@ class MainWindow(QMainWindow):
             self.training_panel = TrainingPanel(document)
             self.data_panel = DataPanel(document)
             self.evaluation_panel = EvaluationPanel()
+            self.test_panel = TestPanel(document)
+            self.export_panel = ExportPanel(document)
+            self.test_panel.run_provider = lambda: self.training_panel.session.run
+            self.test_panel.trainRequested.connect(
+                lambda: self.bottom_tabs.setCurrentWidget(self.training_panel))
             panel = self.training_panel
             panel.liveStats.connect(lambda event: self.scene.set_live_stats(event.layers))
             panel.session.started.connect(lambda _: self.evaluation_panel.clear())
@@ -228,18 +238,23 @@ class MainWindow(QMainWindow):
                 name, f"'{name}' failed during training: see the Training tab"))
             panel.epochReport.connect(self._show_epoch_report)
             panel.runFinished.connect(self._show_evaluation)
+            panel.session.checkpointSaved.connect(self.export_panel.set_checkpoint)
             panel.openCheckpoint.connect(
                 lambda path: self.maybe_save() and self.open_file(path))
         else:
             self.training_panel.set_document(document)
             self.data_panel.set_document(document)
             self.evaluation_panel.clear()
+            self.test_panel.set_document(document)
+            self.export_panel.set_document(document)
         current = self.bottom_tabs.currentIndex()
         self.bottom_tabs.clear()
         self.bottom_tabs.addTab(self.training_panel, "Training")
         self.bottom_tabs.addTab(self.data_panel, "Data")
         self.bottom_tabs.addTab(self.evaluation_panel, "Evaluation")
+        self.bottom_tabs.addTab(self.test_panel, "Test")
         self.bottom_tabs.addTab(self.code_view, "Code")
+        self.bottom_tabs.addTab(self.export_panel, "Export")
         self.bottom_tabs.setCurrentIndex(max(current, 0))
 
     def _show_epoch_report(self, report) -> None:
@@ -327,6 +342,34 @@ class MainWindow(QMainWindow):
         if path:
             self.open_file(path)
 
+    def import_dialog(self) -> None:
+        """File > Import PyTorch Model…: the import runs on a worker thread; the result
+        opens as a new document (like a checkpoint)."""
+        from app.import_dialog import ImportDialog, ImportWorker
+
+        if not self.maybe_save():
+            return
+        dialog = ImportDialog(self._last_dir(), self)
+        accepted = dialog.exec() == ImportDialog.DialogCode.Accepted
+        source, shape, checkpoint = dialog.source(), dialog.input_shape(), \
+            dialog.checkpoint_path()
+        dialog.deleteLater()
+        if not accepted:
+            return
+        self.act_import.setEnabled(False)
+        self.show_message(f"importing {source}…")
+        self._import_worker = worker = ImportWorker(source, shape, checkpoint)
+        worker.imported.connect(self._imported)
+        worker.failed.connect(lambda text: self.show_error("Cannot import the model", text))
+        worker.finished.connect(lambda: self.act_import.setEnabled(True))
+        worker.start()
+
+    def _imported(self, result) -> None:
+        self.set_document(Document(result.project))
+        opaque = f", {len(result.opaque)} opaque" if result.opaque else ""
+        self.show_message(f"imported {result.project.name}: {len(result.project.graph.nodes)} "
+                          f"nodes{opaque}" + "".join(f" — {n}" for n in result.notes[:1]))
+
     def open_file(self, path: str | Path) -> bool:
         """Open a project or checkpoint; a bad file is reported and the current one kept."""
         try:
@@ -413,6 +456,11 @@ class MainWindow(QMainWindow):
             return
         if hasattr(self, "training_panel"):
             self.training_panel.session.shutdown()  # never leave a training thread behind
+            self.test_panel.shutdown()  # nor a camera open
+            self.export_panel.shutdown()  # nor an export thread
+        worker = getattr(self, "_import_worker", None)
+        if worker is not None:
+            worker.wait()  # an import cannot be interrupted; it ends within seconds
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         if self.recovery is not None:

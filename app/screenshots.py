@@ -4,7 +4,8 @@
 
 One PNG of the main window per template (first real layer selected so the inspector shows
 something), a training run in progress, the evaluation views of three templates, and a
-shape error on the canvas.
+shape error on the canvas, and the Test tab (live test of a recorded video with Grad-CAM, and
+teach-the-camera while recording).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt  # noqa: E402 - after choosing the platform
 
 
 def main(out_dir: str = "resources/screenshots") -> None:
@@ -95,6 +98,98 @@ def main(out_dir: str = "resources/screenshots") -> None:
     shoot(window, "editor-shape-error", "fc")
     window.document.undo_stack.setClean()
     window.close()
+
+    test_tab_screenshots(app, out)
+
+
+def _demo_model_and_video(folder: Path) -> tuple[Path, Path]:
+    """A digits CNN trained briefly (headless) and a recorded video of digits on paper."""
+    import cv2
+
+    from backend import train as tr
+    from backend.capture import synthetic_frame
+    from backend.checkpoint import Checkpoint, save_checkpoint
+    from graph.templates import build_template
+
+    run = tr.TrainingRun(build_template("digits-cnn"), epochs=6)
+    for event in run.events():
+        if isinstance(event, tr.Failed):
+            raise SystemExit(event.message)
+    ckpt = folder / "digits.pt"
+    save_checkpoint(ckpt, Checkpoint(run.project, run.model.state_dict(),
+                                     run.bundle.normalization, "classification",
+                                     run.bundle.class_names, 5))
+    video = folder / "digits-on-paper.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    for i in range(300):
+        writer.write(synthetic_frame(i // 30))
+    writer.release()
+    return ckpt, video
+
+
+def _test_window(app, ckpt: Path, video: Path):
+    """A main window on the Test tab, playing ``video`` through ``ckpt``, given room."""
+    import time
+
+    from app.document import Document
+    from app.main_window import MainWindow
+    from graph.templates import build_template
+
+    window = MainWindow(Document(build_template("digits-cnn")))
+    window.resize(1600, 1000)
+    window.show()
+    window.resizeDocks([window.bottom_dock], [430], Qt.Orientation.Vertical)
+    panel = window.test_panel
+    window.bottom_tabs.setCurrentWidget(panel)
+    panel.set_model_path(str(ckpt))
+    panel.set_source("video", str(video))
+    for box in (panel.invert_box, panel.threshold_box, panel.roi_box):
+        box.setChecked(True)
+    panel.start()
+    end = time.perf_counter() + 30
+    while (len(panel.predictions) < 60 and panel.running) and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.005)
+    return window
+
+
+def test_tab_screenshots(app, out: Path) -> None:
+    """The Test tab reading a recorded video (with Grad-CAM), and the teach-the-camera view
+    while recording a class."""
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt, video = _demo_model_and_video(Path(tmp))
+        window = _test_window(app, ckpt, video)
+        panel = window.test_panel
+        panel.explain_box.setChecked(True)
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.01)
+        window.grab().save(str(out / "test-live.png"))
+        print(out / "test-live.png")
+        panel.set_capture_folder(Path(tmp) / "captured")
+        panel.explain_box.setChecked(False)
+        for name in ("blank page", "digit", "letter"):
+            panel.add_class(name)
+        panel.class_list.setCurrentRow(1)
+        panel.side_tabs.setCurrentIndex(1)
+        panel.set_recording(True)
+        end = time.perf_counter() + 1.2
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.01)
+        panel.set_recording(False)
+        panel.record_video(video, every=25)
+        for _ in range(10):
+            app.processEvents()
+            time.sleep(0.01)
+        window.grab().save(str(out / "test-teach-the-camera.png"))
+        print(out / "test-teach-the-camera.png")
+        panel.shutdown()
+        window.document.undo_stack.setClean()
+        window.close()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from backend import train as tr
 from graph.project import Project
 
 log = logging.getLogger(__name__)
-DRAIN_MS = 200  # at most 5 GUI updates per second: on 2 cores every repaint is taken from training
+DRAIN_MS = 250  # at most 4 GUI updates per second: on 2 cores every repaint is taken from training
 
 
 class _RunThread(QThread):
@@ -60,6 +60,7 @@ class TrainingSession(QObject):
         self._queue: collections.deque = collections.deque()
         self._timer = QTimer(self, interval=DRAIN_MS)
         self._timer.timeout.connect(self.drain)
+        self._ending = False
 
     @property
     def running(self) -> bool:
@@ -129,6 +130,9 @@ class TrainingSession(QObject):
             self.batches.emit(batch)
         if stats is not None:
             self.layerStats.emit(stats)
+        thread = self._thread
+        if thread is not None and thread.isFinished() and not self._ending:
+            self._thread_done()  # its finished signal has not arrived (yet): end the run now
 
     def _emit(self, event: Any) -> None:
         signal = {tr.Started: self.started, tr.EpochEnd: self.epochEnded,
@@ -139,7 +143,14 @@ class TrainingSession(QObject):
             signal.emit(event)
 
     def _thread_done(self) -> None:
-        self.drain()
+        """The run's thread has ended (its finished signal, or drain() noticing first)."""
+        if self._thread is None or self._ending:
+            return  # already ended: the other of the two paths got here first
+        self._ending = True
+        try:
+            self.drain()
+        finally:
+            self._ending = False
         self._timer.stop()
         thread, self._thread = self._thread, None
         if thread is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,13 +58,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "Unsupported operand" in str(exc):  # not a pickle at all: bytes of something else
+            raise CheckpointError(f"{path}: not a LayerForge checkpoint (not a PyTorch file "
+                                  f"at all); it may be corrupt, or another kind of file") \
+                from None
         # torch's own message suggests weights_only=False: advice we must not pass on.
         raise CheckpointError(f"{path}: refused: the file contains code or objects other than "
                               f"weights and plain data, and opening it could run that code. "
                               f"Only open checkpoints saved by LayerForge") from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError, KeyError,
-            IndexError) as exc:
+            IndexError, struct.error) as exc:
         raise CheckpointError(f"{path}: not a readable LayerForge checkpoint "
                               f"({type(exc).__name__}); it may be corrupt or truncated") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -1,10 +1,14 @@
-"""The ``layerforge`` command line: templates, new, validate, train, sample.
+"""The ``layerforge`` command line: templates, new, validate, train, sweep, sample, infer, export.
 
     layerforge templates
     layerforge new digits-cnn -o digits.json
     layerforge validate digits.json
     layerforge train digits.json --epochs 5 --out runs/digits
+    torchrun --standalone --nproc-per-node 2 -m backend.cli train digits.json
+    layerforge sweep digits.json --set learning_rate=0.001,0.01 --set conv1.out_channels=8,16
     layerforge sample runs/text/best.pt --temperature 0.8
+    layerforge infer runs/digits/best.pt --source 0 --invert --threshold
+    layerforge export runs/digits/best.pt --format onnx -o digits.onnx
 """
 from __future__ import annotations
 
@@ -12,11 +16,13 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
+from backend.export_formats import FORMATS as EXPORT_FORMATS
 from graph.errors import LayerForgeError
 from graph.project import Project, load_project, save_project
 from graph.templates import TEMPLATES, build_template
@@ -90,16 +96,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from backend.evaluate import bits, last_value_baseline, unigram_baseline
     from backend.generate import sample_text
 
+    from backend.distributed import world_from_env
+
+    world = world_from_env()  # under torchrun: only rank 0 prints and writes
+    if not world.is_main:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
+        args.quiet = True
     project = _open(args.file)
     out = Path(args.out or Path("runs") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out.mkdir(parents=True, exist_ok=True)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     run = tr.TrainingRun(project, out_dir=out, epochs=args.epochs, device=args.device,
                          resume_from=args.resume, tensorboard_dir=args.tensorboard)
     log_path = out / "metrics.jsonl"
     bar = None
     code = 0
     started = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log_file:
+    with open(log_path if world.is_main else os.devnull, "w", encoding="utf-8") as log_file:
         for event in run.events():
             if isinstance(event, tr.Started):
                 print(f"training {project.name!r} on {event.device}: {event.parameters:,} "
@@ -164,6 +177,39 @@ def _metric(name: str, value: float) -> str:
     return f"{value * 100:.2f}%" if name == "accuracy" else f"{value:.4f}"
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from backend import sweep as sw
+    from backend import train as tr
+
+    project = _open(args.file)
+    axes = [sw.parse_axis(text) for text in args.set]
+    sw.check_axes(project, axes)
+    points = sw.random_points(axes, args.random, args.seed) if args.random else sw.grid(axes)
+    out = Path(args.out or Path("runs") / f"{Path(args.file).stem}-sweep-"
+                                          f"{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"sweep of {project.name!r}: {len(points)} trials into {out}")
+
+    def progress(index: int, event) -> None:
+        if isinstance(event, tr.EpochEnd) and not args.quiet:
+            print(f"  trial {index + 1}: epoch {event.epoch + 1}/{event.epochs} val loss "
+                  f"{event.val_loss:.4f}", flush=True)
+
+    sweep = sw.Sweep(project, points, out, epochs=args.epochs, on_event=progress)
+    for trial in sweep.trials():
+        values = ", ".join(f"{k}={v}" for k, v in trial.values.items())
+        result = f"error: {trial.error}" if trial.error else \
+            f"val loss {trial.val_loss:.4f}, val {trial.metric} {trial.val_metric:.4f}"
+        print(f"trial {trial.index + 1}/{len(points)} [{values}]: {result}", flush=True)
+    best = sweep.best()
+    print(f"results: {out / 'results.csv'}")
+    if best is None:
+        print("error: every trial failed", file=sys.stderr)
+        return 1
+    print(f"best: trial {best.index + 1} ({', '.join(f'{k}={v}' for k, v in best.values.items())})"
+          f" val loss {best.val_loss:.4f} -> {best.checkpoint}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from backend.checkpoint import load_checkpoint
     from backend.compile import compile_graph
@@ -182,7 +228,92 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = ("templates", "new", "validate", "train", "sample")
+def cmd_infer(args: argparse.Namespace) -> int:
+    """Run a trained image classifier on a camera, video, image or folder; print each frame's
+    top classes and the frame rate (the Test tab's twin: same preprocessing, same model)."""
+    from backend.capture import ImageSource, open_source
+    from backend.infer import PreprocessOptions, load_predictor, predict_stream
+
+    roi = None
+    if args.roi:
+        try:
+            roi = tuple(float(v) for v in args.roi.split(","))
+        except ValueError:
+            roi = ()
+        if len(roi) != 4 or not all(0.0 <= v <= 1.0 for v in roi):
+            print("error: --roi takes x,y,w,h as fractions of the frame, e.g. "
+                  "0.25,0.1,0.5,0.8", file=sys.stderr)
+            return 2
+    options = PreprocessOptions(roi=roi, mirror=args.mirror, invert=args.invert,
+                                threshold=args.threshold, crop=args.crop)
+    import torch
+
+    from backend.capture import quiet_opencv
+
+    torch.set_num_threads(max(1, args.threads))  # one sample at a time: more threads only spin
+    quiet_opencv()
+    predictor = load_predictor(args.model, options)
+    predictor.top_k = args.top
+    source = open_source(args.source)
+    print(f"model {args.model}: {len(predictor.info.class_names)} classes, input "
+          f"{predictor.info.input_kind} {tuple(predictor.info.input_shape)}; source "
+          f"{source.name}")
+    frames, started, latencies = 0, time.perf_counter(), []
+    for frame, pred in predict_stream(predictor, source, args.max_frames):
+        frames += 1
+        latencies.append(pred.latency_ms)
+        where = ""
+        if isinstance(source, ImageSource):
+            where = f" {source.current_file(frame.index).name}"
+        tops = " | ".join(f"{name} {prob * 100:5.1f}%" for name, prob in pred.topk)
+        if not args.quiet:
+            print(f"frame {frame.index}{where}: {tops}  ({pred.latency_ms:.2f} ms)", flush=True)
+    seconds = time.perf_counter() - started
+    fps = frames / seconds if seconds > 0 else 0.0
+    latencies.sort()
+    median = latencies[len(latencies) // 2] if latencies else 0.0
+    print(f"{frames} frames in {seconds:.2f} s: {fps:.1f} FPS, median latency {median:.2f} ms")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a checkpoint (onnx, torchscript, pt2, int8, python, script, ...), verify the
+    written file against the live model and print the report."""
+    from backend.export import export_model
+
+    if Path(args.model).suffix.lower() == ".json":
+        print(f"error: {args.model} is a project without trained weights; train it first "
+              f"(layerforge train {args.model}) and export the checkpoint it saves",
+              file=sys.stderr)
+        return 1
+    report = export_model(args.model, args.format, args.output, opset=args.opset,
+                          dynamic_batch=not args.static_batch)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a PyTorch class (model.py:ClassName, traced with torch.fx) or an ONNX file as
+    an editable graph and write it with its weights as a LayerForge checkpoint."""
+    from backend.checkpoint import save_checkpoint
+    from backend.importer import import_model, parse_shape
+
+    shape = parse_shape(args.input_shape) if args.input_shape else None
+    result = import_model(args.model, shape)
+    save_checkpoint(args.output, result.checkpoint())
+    graph = result.project.graph
+    print(f"imported {result.project.name}: {len(graph.nodes)} nodes, {len(graph.edges)} "
+          f"edges, {len(result.opaque)} opaque ({', '.join(result.opaque[:8]) or 'none'})")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.max_abs_diff is not None:
+        print(f"checked: outputs match the original within {result.max_abs_diff:.2e}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+COMMANDS = ("templates", "new", "validate", "train", "sweep", "sample", "infer", "export",
+            "import")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", metavar="DIR", help="also log the run for TensorBoard "
                    "(needs the tensorboard package)")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("sweep", help="grid or random search over settings and layer parameters")
+    p.add_argument("file", help="project file (.json) or checkpoint (.pt)")
+    p.add_argument("--set", action="append", required=True, metavar="NAME=V1,V2",
+                   help="an axis: a training setting (learning_rate=0.001,0.01) or a layer "
+                        "parameter (conv1.out_channels=8,16); repeat for more axes")
+    p.add_argument("--random", type=int, default=0, metavar="N",
+                   help="run N random combinations instead of the whole grid")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random search")
+    p.add_argument("--epochs", type=int, help="override the project's epochs for every trial")
+    p.add_argument("--out", help="folder for the trials and results (default "
+                   "runs/NAME-sweep-TIME)")
+    p.add_argument("--quiet", action="store_true", help="one line per trial")
+    p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("sample", help="generate text from a trained text model")
     p.add_argument("checkpoint")
     p.add_argument("--prompt", default="")
@@ -216,6 +360,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("infer", help="run a trained image classifier on a camera, video, "
+                       "image or folder and print its predictions and FPS")
+    p.add_argument("model", help="checkpoint (.pt) or exported TorchScript file")
+    p.add_argument("--source", default="0", help="camera index (0), video file, image file, "
+                   "folder of images, or 'synthetic' (default 0)")
+    p.add_argument("--top", type=int, default=3, help="classes to print per frame")
+    p.add_argument("--roi", help="region x,y,w,h as fractions of the frame (default: all)")
+    p.add_argument("--crop", choices=["center", "resize"], default="center",
+                   help="centre square crop (default) or squash the region to the input size")
+    p.add_argument("--mirror", action="store_true", help="flip left-right, like the preview")
+    p.add_argument("--invert", action="store_true", help="dark ink on light paper -> "
+                   "bright on dark (as the digits datasets are)")
+    p.add_argument("--threshold", action="store_true", help="keep only the ink (Otsu)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: all)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest "
+                   "for one frame at a time on small models)")
+    p.add_argument("--quiet", action="store_true", help="only the summary line")
+    p.set_defaults(func=cmd_infer)
+    p = sub.add_parser("export", help="export a trained checkpoint for deployment and verify "
+                       "the written file")
+    p.add_argument("model", help="checkpoint (.pt) saved by training")
+    p.add_argument("--format", "-f", required=True, choices=list(EXPORT_FORMATS),
+                   help="; ".join(f"{k}: {v.description}" for k, v in
+                                   EXPORT_FORMATS.items()))
+    p.add_argument("-o", "--output", required=True, help="file to write (the format's "
+                   "suffix is added when it has none)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--static-batch", action="store_true", help="ONNX/pt2: fix the batch size "
+                   "instead of a dynamic batch axis")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("import", help="open a PyTorch model (model.py:ClassName) or an ONNX "
+                       "file as an editable graph, saved with its weights as a checkpoint")
+    p.add_argument("model", help="model.py:ClassName or model.onnx")
+    p.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("--input-shape", help="one sample's shape without the batch, e.g. "
+                   "3,224,224 (default: from the model when it says)")
+    p.set_defaults(func=cmd_import)
     return parser
 
 
@@ -235,3 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+if __name__ == "__main__":  # torchrun ... -m backend.cli train FILE
+    sys.exit(main())

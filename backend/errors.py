@@ -21,3 +21,28 @@ class TrainingError(LayerForgeError):
     def __init__(self, message: str, node_name: str | None = None) -> None:
         super().__init__(message)
         self.node_name = node_name
+
+
+class InferenceError(LayerForgeError):
+    """A model that cannot be tested live (unreadable file, not an image model, ...)."""
+
+
+class CaptureError(LayerForgeError):
+    """A frame source that cannot be opened or was lost (no camera, unreadable video, ...)."""
+
+
+class ExportError(LayerForgeError):
+    """A network cannot be exported (or the written file does not verify).
+
+    ``format`` is the export format; ``node_name`` names the layer at fault when it can be told.
+    """
+
+    def __init__(self, message: str, format: str = "", node_name: str | None = None) -> None:
+        super().__init__(message)
+        self.format = format
+        self.node_name = node_name
+
+
+class ImportModelError(LayerForgeError):
+    """A model that cannot be imported (bad file, missing class, untraceable code, unknown
+    ONNX op); the message names the file/line and says what to do."""

@@ -26,6 +26,13 @@ def build_module(spec: LayerSpec, node: Node, inputs: list[TensorType]) -> nn.Mo
         return getattr(nn, cls_name)(**spec.module_args(inputs, node.params))
     if kind == "recurrent":
         return getattr(nn, cls_name)(**spec.module_args(inputs, node.params))
+    if kind == "pretrained":  # torchvision backbones and model files (backend/pretrained.py)
+        from backend.pretrained import build_pretrained
+
+        return build_pretrained(spec, node, inputs)
+    if spec.module == "opaque":  # an imported op with no catalogue layer (backend/opaque.py)
+        from backend.opaque import build_opaque
+        return build_opaque(node, inputs)
     if spec.module in EMITTERS:
         return None
     raise KeyError(f"no torch implementation for module {spec.module!r} of {spec.type}")

@@ -22,7 +22,9 @@ from backend.compile import compile_graph, locate_failure
 from backend.data import Augmenter, DataBundle, DataError, load_dataset
 from backend.errors import TrainingError
 from backend.evaluate import METRIC_NAMES, evaluate, loss_inputs
+from backend import distributed
 from backend.monitor import LayerMonitor, LayerStat
+from backend.pretrained import load_pretrained_weights
 from graph.errors import LayerForgeError
 from graph.project import Project
 from graph.settings import LIVE_SETTINGS, TRAINING_INDEX
@@ -43,6 +45,7 @@ class Started:
     task: str
     metric: str
     start_epoch: int = 0
+    trainable_parameters: int = -1  # of ``parameters``, those the optimizer updates
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,9 @@ class TrainingRun:
                 if problem:
                     raise TrainingError(f"training setting {problem}")
                 self.settings[key] = TRAINING_INDEX[key].coerce(value)
-        self.out_dir = Path(out_dir) if out_dir else None
+        # Under torchrun only rank 0 writes checkpoints and logs (the others train alike).
+        self.world = distributed.world_from_env()
+        self.out_dir = Path(out_dir) if out_dir and self.world.is_main else None
         self.bundle = bundle
         self.resume_from = resume_from
         self.model: nn.Module | None = None
@@ -283,7 +288,7 @@ class TrainingRun:
         self.monitor_interval = monitor_interval
         self.epoch_report = epoch_report
         self.final_report = final_report
-        self.tensorboard_dir = tensorboard_dir
+        self.tensorboard_dir = tensorboard_dir if self.world.is_main else None
 
     # -- control, from any thread --
     def pause(self) -> None:
@@ -335,8 +340,8 @@ class TrainingRun:
             yield Failed(str(exc), exc.node_name, self._best())
         except DataError as exc:
             yield Failed(str(exc), None, self._best())
-        except LayerForgeError as exc:
-            yield Failed(str(exc), None, self._best())
+        except LayerForgeError as exc:  # e.g. a backbone's weights file (names its node)
+            yield Failed(str(exc), getattr(exc, "node_name", None), self._best())
         except torch.cuda.OutOfMemoryError:
             yield Failed("out of memory: lower the batch size or use a smaller network",
                          None, self._best())
@@ -347,7 +352,7 @@ class TrainingRun:
     def _setup(self):
         s = self.settings
         torch.manual_seed(s["seed"])
-        device = pick_device(s["device"])
+        device = distributed.join(self.world, pick_device(s["device"]))
         start_epoch, resume = 0, None
         if self.resume_from:
             resume = load_checkpoint(self.resume_from)
@@ -362,6 +367,9 @@ class TrainingRun:
         check_fit(self.project, analysis, self.bundle, s["loss"])
         if resume:
             model.load_state_dict(resume.state_dict)
+        else:  # a checkpoint brings its own weights; a fresh run fetches pretrained ones here
+            for line in load_pretrained_weights(model):
+                log.info(line)
         self.model = model.to(device)
         return device, start_epoch, resume
 
@@ -396,11 +404,19 @@ class TrainingRun:
         if len(train) == 0 or len(bundle.val) == 0:
             raise TrainingError(f"dataset '{bundle.name}' has too few samples to train and "
                                 f"validate")
-        batch_size = min(s["batch_size"], len(train))
-        batches = len(train) // batch_size  # drop the ragged last batch: steady BatchNorm
+        world = self.world
+        per_rank = len(train) // world.size  # each rank trains on its share of every epoch
+        batch_size = min(s["batch_size"], per_rank)
+        batches = per_rank // batch_size  # drop the ragged last batch: steady BatchNorm
+        step_model = distributed.wrap(model, world, device)  # DDP averages the gradients
         loss_name = s["loss"]
         loss_fn = LOSSES[loss_name]()
-        opt = _optimizer(model.parameters(), s)
+        trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers: not
+        if not trainable:
+            raise TrainingError("nothing to train: every layer is frozen. Turn off 'freeze' on "
+                                "a Backbone (or set unfreeze_last), turn on 'fine_tune' on an "
+                                "ImportedModel, or add a layer after it")
+        opt = _optimizer(trainable, s)
         scheduler, per_batch = _scheduler(opt, s, batches)
         if resume and resume.optimizer:
             opt.load_state_dict(resume.optimizer)
@@ -414,7 +430,7 @@ class TrainingRun:
         metric = METRIC_NAMES[bundle.task]
         n_params = sum(p.numel() for p in model.parameters())
         yield Started(str(device), s["epochs"], batches, len(train), n_params, bundle.task,
-                      metric, start_epoch)
+                      metric, start_epoch, sum(p.numel() for p in trainable))
 
         best_loss = min((h["val_loss"] for h in self.history), default=math.inf)
         best_epoch = min(self.history, key=lambda h: h["val_loss"])["epoch"] \
@@ -427,7 +443,7 @@ class TrainingRun:
             model.train()
             started = time.perf_counter()
             lr = opt.param_groups[0]["lr"]
-            order = torch.randperm(len(train), generator=gen)
+            order = distributed.shard(torch.randperm(len(train), generator=gen), world)
             run_loss = run_correct = 0.0
             seen = labels = 0
             for b in range(batches):
@@ -457,7 +473,7 @@ class TrainingRun:
                     monitor.start()
                 try:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                        out = model(x)
+                        out = step_model(x)
                         loss = loss_fn(*loss_inputs(out.float(), y, loss_name))
                 except (RuntimeError, IndexError, ValueError) as exc:
                     if sampling:
@@ -503,8 +519,11 @@ class TrainingRun:
             val = evaluate(model, bundle.val, loss_fn, loss_name, bundle.task, device)
             if not per_batch and scheduler is not None:
                 scheduler.step()
-            train_metric = run_correct / labels if bundle.task != "regression" else math.nan
-            record = {"epoch": epoch, "train_loss": run_loss / seen, "val_loss": val["loss"],
+            train_loss, train_metric = distributed.mean(
+                [run_loss / seen, run_correct / labels if labels else math.nan], world)
+            if bundle.task == "regression":
+                train_metric = math.nan
+            record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"],
                       "val_metric": val[metric], "train_metric": train_metric,
                       "lr": lr}  # the rate the epoch's last batch trained with
             self.history.append(record)
@@ -547,6 +566,7 @@ class TrainingRun:
                 report = self.final_report(model, bundle)
             except Exception as exc:  # noqa: BLE001 - the run's result must still arrive
                 log.warning("final report failed: %s", exc)
+        distributed.leave(world)
         yield Finished(epoch - start_epoch, best_epoch, best_loss, test, self._best(),
                        stopped_by_user, stopped_early, report)
 

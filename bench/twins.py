@@ -128,12 +128,35 @@ class ResidualCNN(nn.Module):
         return self.fc(self.flatten(self.gap(x)))
 
 
+class Transfer(nn.Module):
+    """transfer: torchvision's MobileNetV3-Small without its classifier, frozen (eval mode
+    even while training), and a new linear head."""
+
+    def __init__(self) -> None:
+        import torchvision
+
+        super().__init__()
+        self.backbone = torchvision.models.mobilenet_v3_small()
+        self.backbone.classifier = nn.Identity()  # features after global average pooling
+        self.backbone.requires_grad_(False)
+        self.head = nn.Linear(576, 2)
+
+    def train(self, mode: bool = True) -> "Transfer":
+        super().train(mode)
+        self.backbone.eval()  # frozen: batch-norm statistics stay fixed
+        return self
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(image))
+
+
 TWINS: dict[str, Callable[[], nn.Module]] = {
     "hello-mlp": HelloMLP,
     "digits-cnn": DigitsCNN,
     "lstm-forecast": LSTMForecast,
     "char-gru": CharGRU,
     "residual-cnn": ResidualCNN,
+    "transfer": Transfer,
 }
 
 # What one sample is, per template: (shape without batch, dtype, token id bound).
@@ -143,12 +166,13 @@ _INPUTS: dict[str, tuple[tuple[int, ...], torch.dtype, int]] = {
     "lstm-forecast": ((52, 1), torch.float32, 0),
     "char-gru": ((64,), torch.int64, TEXT_VOCAB_SIZE),
     "residual-cnn": ((1, 16, 16), torch.float32, 0),
+    "transfer": ((3, 128, 128), torch.float32, 0),
 }
 # Regression templates (values per sample); the rest are classifiers: (classes, time steps
 # labelled per sample, 0 for one label per sample).
 _REGRESSION = {"lstm-forecast": 1}
 _CLASSES = {"hello-mlp": (10, 0), "digits-cnn": (10, 0), "char-gru": (TEXT_VOCAB_SIZE, 64),
-            "residual-cnn": (10, 0)}
+            "residual-cnn": (10, 0), "transfer": (2, 0)}
 
 
 def example_input(key: str, batch: int, seed: int = 0) -> torch.Tensor:

@@ -171,6 +171,8 @@ class MoveNodes(Command):
             f"Move {self.graph.node(next(iter(self.positions))).name}"
 
     def do(self) -> None:
+        for nid in self.positions:  # all or nothing: a missing node must not leave half a move
+            self.graph.node(nid)
         for nid, pos in self.positions.items():
             self.graph.move(nid, pos)
 

@@ -146,6 +146,24 @@ def residual_cnn() -> Project:
         optimizer="adamw", weight_decay=1e-4, schedule="one_cycle", shift=1)
 
 
+def transfer_learning() -> Project:
+    b = Builder()
+    x = b.add("Input", "image", kind="image", shape=(3, 128, 128))
+    out = b.chain(x, ("Backbone", "backbone", {"arch": "mobilenet_v3_small",
+                                               "weights": "imagenet", "freeze": True}),
+                  ("Linear", "head", {"out_features": 2}))
+    b.add("Output", "label", out)
+    return b.project(
+        "Transfer learning: pretrained backbone + new head",
+        "An ImageNet-trained MobileNetV3 (frozen) turns each image into 576 features; only the "
+        "new linear head learns, so a few dozen images per class are enough. Choose a folder "
+        "with one subfolder of images per class (e.g. captured from the webcam) and set the "
+        "head's out_features to the number of classes. The weights download once when training "
+        "starts; offline, set the backbone's weights to a local .pth file.",
+        {"name": "image_folder", "options": {"path": "", "normalize": "imagenet"}},
+        epochs=10, learning_rate=1e-3, batch_size=16, optimizer="adamw", flip=True)
+
+
 @dataclass(frozen=True)
 class Template:
     key: str
@@ -159,6 +177,7 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     Template("lstm-forecast", "LSTM time-series forecaster", lstm_forecast),
     Template("char-gru", "Character-level text generator", char_gru),
     Template("residual-cnn", "Small residual CNN", residual_cnn),
+    Template("transfer", "Transfer learning: pretrained backbone + new head", transfer_learning),
 )}
 
 

@@ -36,6 +36,7 @@ class NodeInfo:
     outputs: dict[str, TensorType] = field(default_factory=dict)  # by output port
     params: int = 0
     macs: int = 0
+    trainable: int = 0  # of ``params``, those training updates (fewer for frozen layers)
 
 
 @dataclass
@@ -57,6 +58,11 @@ class Analysis:
     @property
     def total_params(self) -> int:
         return sum(i.params for i in self.info.values())
+
+    @property
+    def total_trainable(self) -> int:
+        """Parameters training updates (frozen pretrained layers excluded)."""
+        return sum(i.trainable for i in self.info.values())
 
     @property
     def total_macs(self) -> int:
@@ -183,6 +189,8 @@ def _infer_node(node: Node, graph: Graph, nodes: dict[str, Node], info: dict[str
     info[node.id].outputs = {p.name: t for p, t in zip(spec.outputs, outs)}
     try:
         info[node.id].params, info[node.id].macs = spec.cost(inputs, outs, node.params)
+        info[node.id].trainable = info[node.id].params if spec.trainable is None else \
+            spec.trainable(inputs, outs, node.params)
     except (ValueError, TypeError, ZeroDivisionError, IndexError) as exc:  # pragma: no cover
         issues.append(Issue(f"{node.label()}: cannot count parameters ({exc})", node.id))
 

@@ -10,20 +10,24 @@ import math
 import re
 from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QSignalBlocker, Qt, QThread
 from PySide6.QtGui import QColor, QFont, QWheelEvent
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
-                               QLineEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame,
+                               QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from app.editor.style import (category_color, error_color, format_count, format_macs,
                               muted_color, text_color_on, warning_color)
-from graph.commands import Rename, SetParam
+from graph.commands import Compound, Rename, SetParam
 from graph.errors import LayerForgeError
 from graph.layers import ParamSpec
 from graph.model import GraphEvent, Node
 
 _INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 _SPLIT = re.compile(r"[\s,;]+")
+
+# Layers whose file parameter must be read by the backend to learn the node's shapes.
+FILE_READERS = {"ImportedModel": "path"}
 
 EditCallback = Callable[[str, Any], None]
 ProblemCallback = Callable[[str, "str | None"], None]
@@ -275,14 +279,89 @@ class IntsTextEditor(_TextEditor):
         return format_ints(value)
 
 
+class FileEditor(ParamEditor):
+    """A path: typed, or picked with "Browse…" (a file dialog using the spec's filter)."""
+
+    def _build(self) -> QWidget:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("no file chosen")
+        self.edit.editingFinished.connect(lambda: self._edited(self.edit.text().strip()))
+        self.browse = QToolButton()
+        self.browse.setText("Browse…")
+        self.browse.setToolTip(f"Choose the file ({self.spec.name})")
+        self.browse.clicked.connect(self.choose)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.browse)
+        return box
+
+    def choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.widget, f"Choose {self.spec.name}",
+                                              self.edit.text(), self.spec.file_filter)
+        if path:
+            self.edit.setText(path)
+            self._edited(path)
+
+    def set_value(self, value: Any) -> None:
+        with QSignalBlocker(self.edit):
+            self.edit.setText(str(value))
+            self.edit.setCursorPosition(0)  # the file name's start: the folder is in the tip
+        self.edit.setToolTip(str(value) or self.spec.help)
+
+
+class DerivedEditor(ParamEditor):
+    """A value the app fills in (read from a file): shown, not edited."""
+
+    def _build(self) -> QWidget:
+        self.label = _label(selectable=True)
+        return self.label
+
+    def set_value(self, value: Any) -> None:
+        if isinstance(value, (tuple, list)):
+            text = format_ints(value) if value else "–"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            text = f"{value:,}"
+        else:
+            text = str(value)
+        if len(text) > 48:  # recorded data (an imported op's recipe): its start says enough
+            text = text[:47] + "…"
+        self.label.setText(text)
+
+
 def make_editor(spec: ParamSpec, on_edit: EditCallback, on_problem: ProblemCallback) -> ParamEditor:
     """The editor for a parameter, chosen by its kind."""
-    kind = {"int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor}
+    kind = {"int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor,
+            "file": FileEditor}
+    if spec.derived:
+        return DerivedEditor(spec, on_edit, on_problem)
     if spec.kind == "ints":
         cls = IntsRowEditor if spec.length else IntsTextEditor
     else:
         cls = kind[spec.kind]
     return cls(spec, on_edit, on_problem)
+
+
+class _ModelFileReader(QThread):
+    """Reads a model file off the GUI thread (``describe_model_file`` loads the whole model)."""
+
+    def __init__(self, node_id: str, path: str, input_shape: tuple[int, ...] | None) -> None:
+        super().__init__()
+        self.node_id, self.path, self.input_shape = node_id, path, input_shape
+        self.result = None
+        self.error: str | None = None
+
+    def run(self) -> None:  # QThread entry point
+        from backend.pretrained import describe_model_file
+
+        try:
+            self.result = describe_model_file(self.path, self.input_shape)
+        except LayerForgeError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the app
+            self.error = f"cannot read {self.path}: {type(exc).__name__}: {exc}"
 
 
 # ---- the panel -------------------------------------------------------------------------------
@@ -300,6 +379,7 @@ class InspectorWidget(QWidget):
         self._shape_labels: dict[tuple[str, str], QLabel] = {}
         self._issue_key: tuple = ()
         self._refreshing = False
+        self._readers: list[_ModelFileReader] = []
         self._build_ui()
         self.set_document(document)
 
@@ -333,7 +413,9 @@ class InspectorWidget(QWidget):
         self.total_labels: dict[str, QLabel] = {}
         for key, title, tip in (
                 ("layers", "Layers", "Nodes in the graph."),
-                ("params", "Parameters", "Trainable parameters of the whole network."),
+                ("params", "Parameters", "Parameters of the whole network."),
+                ("trainable", "Trainable", "Parameters that training updates (frozen "
+                                           "pretrained layers are not)."),
                 ("macs", "MACs", "Multiply-accumulate operations for one sample."),
                 ("errors", "Errors", "Problems that stop the network from training."),
                 ("warnings", "Warnings", "Problems that do not stop training.")):
@@ -383,6 +465,7 @@ class InspectorWidget(QWidget):
         page.addLayout(self.shapes_holder)
         self._shapes_widget: QWidget | None = None
         self.params_label = _label()
+        self.trainable_label = _label()
         self.macs_label = _label()
 
         page.addWidget(self._section_title("Errors"))
@@ -557,6 +640,7 @@ class InspectorWidget(QWidget):
         warnings = len(analysis.issues) - errors
         self.total_labels["layers"].setText(format_count(len(self.document.graph)))
         self.total_labels["params"].setText(format_count(analysis.total_params))
+        self.total_labels["trainable"].setText(format_count(analysis.total_trainable))
         self.total_labels["macs"].setText(format_macs(analysis.total_macs))
         self.total_labels["errors"].setText(str(errors))
         self.total_labels["warnings"].setText(str(warnings))
@@ -588,6 +672,7 @@ class InspectorWidget(QWidget):
             self._set_shape(("out", port), str(t) if t is not None else "unknown", t is None)
         known = info is not None and (bool(info.outputs) or not outs)
         self.params_label.setText(format_count(info.params) if known else "–")
+        self.trainable_label.setText(format_count(info.trainable) if known else "–")
         self.macs_label.setText(format_macs(info.macs) if known else "–")
         self._refresh_issues(analysis.issues_for(node.id))
 
@@ -610,10 +695,14 @@ class InspectorWidget(QWidget):
                 self._shape_labels[(direction, port)] = value
         # Cost rows share the form so their labels line up with the ports'.
         self.params_label = _label(selectable=True)
-        self.params_label.setToolTip("Trainable parameters of this layer.")
+        self.params_label.setToolTip("Parameters of this layer.")
+        self.trainable_label = _label(selectable=True)
+        self.trainable_label.setToolTip("Of these, the ones training updates (a frozen "
+                                        "pretrained layer has fewer or none).")
         self.macs_label = _label(selectable=True)
         self.macs_label.setToolTip("Multiply-accumulate operations per sample.")
         form.addRow("Parameters", self.params_label)
+        form.addRow("Trainable", self.trainable_label)
         form.addRow("MACs", self.macs_label)
         self.shapes_holder.addWidget(holder)
         self._shapes_widget = holder
@@ -658,7 +747,47 @@ class InspectorWidget(QWidget):
             return
         if node.params.get(key) == value and type(node.params.get(key)) is type(value):
             return  # nothing changed (focus left a field, a refresh echoed back)
+        if FILE_READERS.get(node.type) == key:
+            self._read_model_file(node, value)
+            return
         self.document.push(SetParam(self.document.graph, node.id, key, value))
+
+    # ---- model files (ImportedModel): read on a thread, then one undoable edit ------------
+    def _read_model_file(self, node: Node, path: str) -> None:
+        """Learn the file's shapes on a worker thread; the path and what was read are then
+        set together as one undo step."""
+        info = self.document.analysis.info.get(node.id)
+        t = next(iter(info.inputs.values()), None) if info else None
+        reader = _ModelFileReader(node.id, path, t.dims if t is not None else None)
+        reader.finished.connect(self._model_files_read)  # queued: runs on the GUI thread
+        self._readers.append(reader)
+        self._param_problem(FILE_READERS[node.type], None)
+        reader.start()
+
+    def _model_files_read(self) -> None:
+        for reader in [r for r in self._readers if r.isFinished()]:
+            self._readers.remove(reader)
+            reader.deleteLater()
+            graph = self.document.graph
+            if not graph.has_node(reader.node_id):
+                continue  # deleted while its file was read
+            node = graph.node(reader.node_id)
+            values = {"path": reader.path, "format": "unread", "input_shape": (),
+                      "output_shape": (), "param_count": 0}
+            if reader.result is not None:
+                values.update(reader.result.node_params())
+            commands = [SetParam(graph, node.id, k, v) for k, v in values.items()
+                        if node.params.get(k) != v]
+            if commands:
+                self.document.push(Compound(commands, f"Choose model file of {node.name}"))
+            if reader.error and reader.node_id == self._node_id:
+                self._param_problem(FILE_READERS[node.type], reader.error)
+
+    def wait_for_file_reads(self, ms: int = 30_000) -> None:
+        """Block until model files being read are read and applied (tests, closing)."""
+        for reader in list(self._readers):
+            reader.wait(ms)
+        self._model_files_read()
 
     def _param_problem(self, key: str, message: str | None) -> None:
         if message is None:
@@ -670,7 +799,7 @@ class InspectorWidget(QWidget):
     def _show_param_problems(self) -> None:
         for key, editor in self._editors.items():
             bad = key in self._problems
-            if isinstance(editor, (FloatEditor, IntsTextEditor)):
+            if isinstance(editor, (FloatEditor, IntsTextEditor, FileEditor)):
                 editor.edit.setStyleSheet(
                     f"QLineEdit {{ border: 1px solid {error_color(self.palette()).name()}; }}"
                     if bad else "")

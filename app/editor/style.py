@@ -25,6 +25,7 @@ _CATEGORY_COLORS: dict[str, str] = {
     "Merge": "#8A6FD1",           # violet
     "Reshape": "#A47D62",         # brown
     "Regularization": "#D97AA5",  # rose
+    "Pretrained": "#C46BC0",      # orchid
     "Utility": "#8C96A3",         # slate
 }
 assert set(CATEGORY_ORDER) <= set(_CATEGORY_COLORS), "every category needs a colour"

@@ -25,7 +25,7 @@ from graph.fileio import atomic_write_bytes
 
 pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much cheaper to draw
 
-REDRAW_INTERVAL_MS = 200  # at most 5 redraws a second however often points arrive
+REDRAW_INTERVAL_MS = 250  # at most 4 redraws a second however often points arrive
 DEFAULT_SMOOTHING = 0.6
 
 

@@ -22,7 +22,9 @@ from app.workers import TrainingSession
 from backend import train as tr
 from graph.commands import SetTraining
 from graph.errors import LayerForgeError
+from graph.project import Project
 from graph.settings import LIVE_SETTINGS, TRAINING_PARAMS
+from graph.validate import analyze
 
 # Form sections: (title, keys)
 SECTIONS = (
@@ -133,6 +135,12 @@ class TrainingPanel(QWidget):
             self.tensorboard_box.setToolTip("Writes the run's curves to <run folder>/"
                                             "tensorboard; open it with: tensorboard --logdir …")
         form_layout.addWidget(self.tensorboard_box)
+        self.cluster_button = QPushButton("Write cluster launch script…")
+        self.cluster_button.setToolTip("Saves this project and a torchrun script beside it that "
+                                       "trains it data-parallel on several GPUs, cores or "
+                                       "machines")
+        self.cluster_button.clicked.connect(self.write_cluster_script)
+        form_layout.addWidget(self.cluster_button)
         form_layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -178,6 +186,11 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(history, "Runs")
+        from app.panels.sweep import SweepPanel  # it drives this panel: imported late
+
+        self.sweep = SweepPanel(self)
+        self.sweep.openCheckpoint.connect(self.openCheckpoint)
+        self.tabs.addTab(self.sweep, "Sweep")
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -268,11 +281,16 @@ class TrainingPanel(QWidget):
             self.banner.hide()
 
     # ---- controls ------------------------------------------------------------------------
-    def start(self) -> bool:
-        """Train the document's project; refuses (with the reason) an invalid network."""
+    def start(self, project: Project | None = None, extra: dict[str, Any] | None = None,
+              ) -> bool:
+        """Train the document's project (or ``project``, a variant of it: a sweep's trial,
+        whose changed values ``extra`` are shown in the run history); refuses (with the
+        reason) an invalid network."""
         if self.session.running:
             return False
-        analysis = self.document.analysis
+        project = project or self.document.project
+        analysis = self.document.analysis if project is self.document.project \
+            else analyze(project.graph)
         if not analysis.is_valid:
             self._show_failure(f"The network has {len(analysis.errors)} error(s); fix them "
                                f"first (they are marked red on the canvas):\n"
@@ -280,13 +298,18 @@ class TrainingPanel(QWidget):
             return False
         self.banner.hide()
         name = "".join(c if c.isalnum() else "-" for c in self.document.title)[:40]
-        out = runs_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = base = runs_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        for n in range(2, 1000):  # two runs in one second (a sweep) get their own folders
+            if not out.exists():
+                break
+            out = base.with_name(f"{base.name}-{n}")
         self.curves.clear()
         self._refresh_overlays()
         self._last_epoch = None
+        self._extra = dict(extra or {})
         try:
-            dataset = dict(self.document.project.dataset)
-            self.session.start(self.document.project, out_dir=out,
+            dataset = dict(project.dataset)
+            self.session.start(project, out_dir=out,
                                epoch_report=lambda m, b: live_report(m, b, dataset),
                                final_report=lambda m, b: final_report(m, b, dataset),
                                tensorboard_dir=out / "tensorboard"
@@ -325,6 +348,33 @@ class TrainingPanel(QWidget):
                                 "augmentation…) can be changed now; Resume continues with them.")
 
     # ---- events --------------------------------------------------------------------------
+    def write_cluster_script(self, folder: str | None = None) -> Path | None:
+        """Write the project and launch.sh (torchrun) into a folder the user picks."""
+        from PySide6.QtWidgets import QFileDialog
+
+        from backend.distributed import launch_script
+        from graph.fileio import atomic_write_bytes
+        from graph.project import save_project
+
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Folder for the cluster job")
+        if not folder:
+            return None
+        name = "".join(c if c.isalnum() else "-" for c in self.document.title)[:40] or "project"
+        project_file = Path(folder) / f"{name}.json"
+        script = Path(folder) / "launch.sh"
+        try:
+            save_project(self.document.project, project_file)
+            text = launch_script(str(project_file))
+            atomic_write_bytes(script, text.encode())
+            script.chmod(0o755)
+        except (OSError, LayerForgeError) as exc:
+            self._show_failure(f"could not write the cluster script into {folder}: {exc}")
+            return None
+        self.status.setText(f"Wrote {script} and {project_file.name}: run ./launch.sh there "
+                            f"(set NNODES, NODE_RANK, MASTER_ADDR on a cluster)")
+        return script
+
     def _on_started(self, event: tr.Started) -> None:
         self._info = event
         total = (event.epochs - event.start_epoch) * event.batches_per_epoch
@@ -395,6 +445,7 @@ class TrainingPanel(QWidget):
         run = self.session.run
         settings = dict(run.settings) if run else dict(self.document.project.training)
         settings["dataset"] = self.document.project.dataset.get("name")
+        settings.update(getattr(self, "_extra", {}))
         label = f"run {len(self.history) + 1}"
         curves = self.curves.current_run()
         curves.label = label

@@ -226,9 +226,11 @@ def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
 
 def image_bundle(name: str, layout: ImageLayout, train: tuple[torch.Tensor, torch.Tensor],
                  val: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
-                 class_names: list[str], source: str, resize_mode: str) -> DataBundle:
-    """Normalise (N,C,H,W) images in [0,1] with train-only statistics and build the bundle."""
-    mean, std = channel_stats(train[0])
+                 class_names: list[str], source: str, resize_mode: str,
+                 stats: tuple[list[float], list[float]] | None = None) -> DataBundle:
+    """Normalise (N,C,H,W) images in [0,1] with train-only statistics (or the given
+    per-channel ``stats``, e.g. ImageNet's for a pretrained backbone) and build the bundle."""
+    mean, std = stats if stats is not None else channel_stats(train[0])
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
 

@@ -23,6 +23,27 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "~/.cache/layerforge/datasets"
 
+# torchvision's ImageNet-pretrained backbones were trained on inputs normalised with these.
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+NORMALIZE_CHOICES = ("dataset", "imagenet")
+
+
+def normalization_stats(options: dict[str, Any], layout: ImageLayout,
+                        name: str) -> tuple[list[float], list[float]] | None:
+    """Option ``normalize``: "dataset" (default: the train split's own mean/std) or "imagenet"
+    (the statistics a pretrained backbone expects; RGB only). None means "from the data"."""
+    how = option(options, "normalize", "dataset", str, name)
+    if how not in NORMALIZE_CHOICES:
+        raise DataError(f"dataset '{name}': option 'normalize' must be one of "
+                        f"{', '.join(NORMALIZE_CHOICES)}, got {how!r}")
+    if how == "dataset":
+        return None
+    if layout.channels != 3:
+        raise DataError(f"dataset '{name}': ImageNet normalisation is for colour images; set "
+                        f"the Input to 3 channels or the option 'normalize' to 'dataset'")
+    return list(IMAGENET_MEAN), list(IMAGENET_STD)
+
 
 # --- scikit-learn digits ----------------------------------------------------------------------
 
@@ -72,6 +93,7 @@ def load_torchvision(options: dict[str, Any], input_kind: str, input_shape: tupl
     import torchvision.datasets as tvd  # slow import: only when this dataset is used
 
     layout = image_layout(name, input_kind, input_shape)
+    stats = normalization_stats(options, layout, name)
     cls_name, title = _TORCHVISION[name]
     root = os.path.expanduser(str(option(options, "root", DEFAULT_ROOT, str, name)))
     download = option(options, "download", True, bool, name)
@@ -109,7 +131,7 @@ def load_torchvision(options: dict[str, Any], input_kind: str, input_shape: tupl
         class_names=classes,
         source=f"torchvision {cls_name} ({title}; {len(y_all):,} train + {len(test[1]):,} test) "
                f"from {root}",
-        resize_mode="bilinear",
+        resize_mode="bilinear", stats=stats,
     )
 
 
@@ -144,8 +166,10 @@ def load_image_folder(options: dict[str, Any], input_kind: str, input_shape: tup
     """Images in ``path``/<class name>/<image>; sorted subfolder names are the class names.
 
     Unreadable files are skipped with a warning; test = stratified 20%, val = 10% of the rest.
+    Option ``normalize``: "dataset" or "imagenet" (for a pretrained backbone).
     """
     layout = image_layout(name, input_kind, input_shape)
+    stats = normalization_stats(options, layout, name)
     raw_path = option(options, "path", None, str, name)
     if not raw_path:
         raise DataError(f"dataset '{name}': choose a folder (option 'path') that holds one "
@@ -189,5 +213,5 @@ def load_image_folder(options: dict[str, Any], input_kind: str, input_shape: tup
         (x[train], yt[train]), (x[val], yt[val]), (x[test], yt[test]),
         class_names=[d.name for d in class_dirs],
         source=f"image folder {folder} ({len(y):,} images, {len(class_dirs)} classes)",
-        resize_mode="area",
+        resize_mode="area", stats=stats,
     )

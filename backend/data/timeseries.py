@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from backend.data.base import DataBundle, DataError, Split, option
+from backend.resources import resources_dir
 
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "datasets"
+RESOURCES = resources_dir() / "datasets"  # the bundle's copy when frozen (PyInstaller)
 DEFAULT_CSV = RESOURCES / "co2_weekly.csv"
 # Predicting one week ahead is nearly the last value (weekly noise dominates); four weeks ahead
 # makes the seasonal cycle matter, so a sequence model clearly beats "repeat the last value".

@@ -8,7 +8,7 @@ backbones, whose shapes come from a model file — register through ``register()
 from __future__ import annotations
 
 from graph.errors import GraphEditError
-from graph.layers import activation, conv, dense, io, merge, norm, recurrent
+from graph.layers import activation, conv, dense, io, merge, norm, opaque, pretrained, recurrent
 from graph.layers.base import LayerSpec, ParamSpec, PortSpec
 
 CATALOGUE: dict[str, LayerSpec] = {}
@@ -17,7 +17,8 @@ CATALOGUE: dict[str, LayerSpec] = {}
 LEGACY_TYPES: dict[str, str] = {"Dense": "Linear", "Concatenate": "Concat", "Swish": "SiLU"}
 
 CATEGORY_ORDER = ("Input/Output", "Dense", "Convolution", "Pooling", "Normalization",
-                  "Activation", "Recurrent", "Merge", "Reshape", "Regularization", "Utility")
+                  "Activation", "Recurrent", "Merge", "Reshape", "Regularization", "Pretrained",
+                  "Utility")
 
 
 def register(spec: LayerSpec) -> None:
@@ -27,7 +28,7 @@ def register(spec: LayerSpec) -> None:
     CATALOGUE[spec.type] = spec
 
 
-for _family in (io, dense, conv, norm, activation, recurrent, merge):
+for _family in (io, dense, conv, norm, activation, recurrent, merge, opaque, pretrained):
     for _spec in _family.SPECS:
         register(_spec)
 

@@ -14,9 +14,10 @@ from graph.shapes import TensorType
 
 ShapeRule = Callable[[list[TensorType], dict[str, Any]], list[TensorType]]
 CostRule = Callable[[list[TensorType], list[TensorType], dict[str, Any]], tuple[int, int]]
+TrainableRule = Callable[[list[TensorType], list[TensorType], dict[str, Any]], int]
 ArgsRule = Callable[[list[TensorType], dict[str, Any]], dict[str, Any]]
 
-PARAM_KINDS = ("int", "float", "bool", "choice", "ints")
+PARAM_KINDS = ("int", "float", "bool", "choice", "ints", "text", "file")
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,9 @@ class ParamSpec:
     """One parameter of a layer: its kind, default, bounds or choices, and help text.
 
     ``kind`` is one of: int, float, bool, choice (one of ``choices``), ints (a tuple of ints;
-    ``length`` fixes how many, None allows any number from ``min_length``).
+    ``length`` fixes how many, None allows any number from ``min_length``), text (a string),
+    file (a path to a file, "" for none; ``file_filter`` is the file dialog's filter).
+    ``derived`` marks a value the app fills in (e.g. from a model file): shown, not edited.
     """
 
     name: str
@@ -36,6 +39,8 @@ class ParamSpec:
     choices: tuple[Any, ...] = ()
     length: int | None = None
     min_length: int = 1
+    file_filter: str = ""
+    derived: bool = False
 
     def __post_init__(self) -> None:
         assert self.kind in PARAM_KINDS, self.kind
@@ -58,6 +63,10 @@ class ParamSpec:
                     not _finite(value):
                 raise TypeError(f"expected a number, got {_short(value)}")
             return float(value)
+        if self.kind in ("text", "file"):  # text: plain data recorded by a tool
+            if not isinstance(value, str):
+                raise TypeError(f"expected text, got {_short(value)}")
+            return value
         if self.kind == "choice":
             if value not in self.choices:
                 raise ValueError(f"expected one of {', '.join(map(str, self.choices))}, got {value!r}")
@@ -148,8 +157,9 @@ class LayerSpec:
     name of one of LayerForge's own modules/ops (the backend resolves it; unknown names fail
     the catalogue test). ``module_args`` derives the constructor arguments from the inferred
     input types and parameters (in_channels, in_features, input_size come from shapes, as
-    Keras' ``build(input_shape)`` does). ``cost`` gives (trainable parameter count, MACs per
-    sample).
+    Keras' ``build(input_shape)`` does). ``cost`` gives (parameter count, MACs per
+    sample); ``trainable`` gives how many of those parameters training updates, for layers
+    that can be frozen (None: all of them).
     """
 
     type: str
@@ -160,6 +170,7 @@ class LayerSpec:
     module: str
     module_args: ArgsRule = _no_args
     cost: CostRule = _no_cost
+    trainable: TrainableRule | None = None
     inputs: tuple[PortSpec, ...] = (PortSpec("in"),)
     outputs: tuple[PortSpec, ...] = (PortSpec("out"),)
     variadic: bool = False  # inputs are in1..inK, K given by the "inputs" parameter

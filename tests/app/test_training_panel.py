@@ -529,3 +529,15 @@ def test_closing_the_window_while_training_stops_the_thread(gui, qtbot, monkeypa
     assert threading.active_count() == before, (names, python_threads())
     qtbot.waitUntil(lambda: os_threads() == os_before, timeout=5000)
     assert gui.questions == []  # nothing was edited: no unsaved-changes prompt
+
+
+def test_cluster_script_button_writes_the_project_and_a_torchrun_script(panel, tmp_path):
+    from graph.project import load_project
+
+    script = panel.write_cluster_script(str(tmp_path))
+    assert script == tmp_path / "launch.sh" and os.access(script, os.X_OK)
+    [project_file] = tmp_path.glob("*.json")
+    assert f'"{project_file.name}"' in script.read_text()
+    assert load_project(project_file).graph.signature() == \
+        panel.document.project.graph.signature()
+    assert "launch.sh" in panel.status.text()

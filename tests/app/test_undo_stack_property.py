@@ -31,6 +31,8 @@ def valid_value(spec: ParamSpec) -> st.SearchStrategy:
         return st.booleans()
     if spec.kind == "choice":
         return st.sampled_from(spec.choices)
+    if spec.kind == "file":  # a path: none, missing, or odd text
+        return st.sampled_from(["", "weights.pth", "/no/such/model.pt", "ü ß.pt"])
     lo = spec.min if spec.min is not None else -100
     hi = spec.max if spec.max is not None else 100
     if spec.kind == "float":

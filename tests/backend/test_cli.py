@@ -23,7 +23,8 @@ from backend.generate import sample_text
 from graph.project import Project, load_project, save_project
 from graph.templates import TEMPLATES, Builder, build_template
 
-TEMPLATE_KEYS = ["hello-mlp", "digits-cnn", "lstm-forecast", "char-gru", "residual-cnn"]
+TEMPLATE_KEYS = ["hello-mlp", "digits-cnn", "lstm-forecast", "char-gru", "residual-cnn",
+                 "transfer"]
 TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog.\n" for i in range(100))
 
 

@@ -102,6 +102,9 @@ def test_train_mode_gradients_equal_twin(key):
     named = list(model.named_parameters())
     assert [n for n, _ in named] == list(twin_params)
     for name, p in named:
+        if not p.requires_grad:  # a frozen pretrained layer: no gradient in either
+            assert p.grad is None and twin_params[name].grad is None, name
+            continue
         assert p.grad is not None, name
         torch.testing.assert_close(p.grad, twin_params[name].grad, msg=f"gradient of {name}")
     # Batch statistics were folded into the running ones the same way.
@@ -118,7 +121,7 @@ def test_state_dict_keys_are_stable_and_named_after_nodes(key):
     names = {n.name for n in graph.nodes}
     assert {k.split(".")[0] for k in keys} <= names
     with_weights = {n.name for n in graph.nodes
-                    if n.spec.module.startswith(("nn.", "recurrent."))
+                    if n.spec.module.startswith(("nn.", "recurrent.", "pretrained."))
                     and analyze(graph).info[n.id].params}
     assert with_weights == {k.split(".")[0] for k in keys if k.endswith(("weight",
                                                                           "weight_ih_l0"))}

@@ -145,7 +145,8 @@ def test_events_come_in_order_with_their_content() -> None:
     assert isinstance(started, Started) and isinstance(finished, Finished)
     assert started == Started(device="cpu", epochs=3, batches_per_epoch=8, train_samples=64,
                               parameters=8 * 16 + 16 + 16 * 3 + 3, task="classification",
-                              metric="accuracy", start_epoch=0)
+                              metric="accuracy", start_epoch=0,
+                              trainable_parameters=8 * 16 + 16 + 16 * 3 + 3)
     assert not of(events, Failed) and not of(events, Paused) and not of(events, CheckpointSaved)
     batches = of(events, BatchEnd)
     assert len(batches) == 3 * 8

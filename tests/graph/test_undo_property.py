@@ -33,6 +33,8 @@ def param_value(spec: ParamSpec) -> st.SearchStrategy:
         return st.booleans()
     if spec.kind == "choice":
         return st.sampled_from(spec.choices)
+    if spec.kind == "file":  # a path: none, missing, or odd text
+        return st.sampled_from(["", "weights.pth", "/no/such/model.pt", "ü ß.pt"])
     lo = spec.min if spec.min is not None else -1000
     hi = spec.max if spec.max is not None else 1000
     if spec.kind == "float":
