@@ -37,21 +37,10 @@ def create_application():
     app.setStyle("Fusion")  # follows the system's light/dark colour scheme on every platform
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("layerforge")  # Wayland/taskbars match windows to layerforge.desktop
-    collect_garbage_on_gui_thread(app)
+    from app.garbage import collect_on_gui_thread
+
+    collect_on_gui_thread(app)  # never on a worker thread: that deadlocks PySide
     return app
-
-
-def collect_garbage_on_gui_thread(app) -> None:
-    """Python's cycle collector runs on whichever thread happens to allocate. When that is a
-    worker (training, capture, export) and the garbage holds a Qt object, PySide deadlocks:
-    the worker waits for the GIL inside ~QObject holding Qt's mutex, while the GUI thread holds
-    the GIL and waits for that mutex (checked with gdb: a training run froze the app). So
-    automatic collection is switched off and a GUI-thread timer collects instead
-    (pyqtgraph's GarbageCollector, made for exactly this)."""
-    if getattr(app, "_gui_thread_gc", None) is None:
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        app._gui_thread_gc = GarbageCollector(interval=1.0)
 
 
 def app_icon():

@@ -14,11 +14,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
+from app.garbage import settle, unsettle
 from backend import train as tr
 from graph.project import Project
 
 log = logging.getLogger(__name__)
-DRAIN_MS = 250  # at most 4 GUI updates per second: on 2 cores every repaint is taken from training
+DRAIN_MS = 400  # at most 2.5 GUI updates per second: on 2 cores every repaint is taken from training
 
 
 class _RunThread(QThread):
@@ -71,6 +72,7 @@ class TrainingSession(QObject):
         """Train a copy of ``project`` (later edits of the graph don't touch the run)."""
         if self.running:
             raise RuntimeError("a training run is already going")
+        settle()  # the run's garbage collections then skip everything that exists now
         self.run = tr.TrainingRun(project.copy(), out_dir=out_dir,
                                   monitor_interval=monitor_interval, **kwargs)
         self._queue.clear()
@@ -152,6 +154,7 @@ class TrainingSession(QObject):
         finally:
             self._ending = False
         self._timer.stop()
+        unsettle()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.deleteLater()

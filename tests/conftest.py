@@ -24,7 +24,7 @@ APP_TESTS = Path(__file__).parent / "app"
 @pytest.fixture(autouse=True)
 def _cycle_collection_where_it_belongs(request):
     """The GUI switches Python's automatic cycle collection off and collects on the GUI
-    thread (app.main.collect_garbage_on_gui_thread); tests without an event loop get the
+    thread (app.garbage); tests without an event loop get the
     automatic collector back, and Qt tests leave no garbage for a later worker thread."""
     if not Path(str(request.node.fspath)).is_relative_to(APP_TESTS):
         gc.enable()

@@ -25,7 +25,7 @@ from graph.fileio import atomic_write_bytes
 
 pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much cheaper to draw
 
-REDRAW_INTERVAL_MS = 250  # at most 4 redraws a second however often points arrive
+REDRAW_INTERVAL_MS = 200  # curves redraw between two drains (workers.DRAIN_MS): never in the same stall
 DEFAULT_SMOOTHING = 0.6
 
 

@@ -1,0 +1,36 @@
+"""Where and when Python's cycle collector runs in the GUI.
+
+Python's cycle collector runs on whichever thread happens to allocate. When that is a worker
+(training, capture, export) and the garbage holds a Qt object, PySide deadlocks: the worker
+waits for the GIL inside ~QObject holding Qt's mutex, while the GUI thread holds the GIL and
+waits for that mutex (checked with gdb: a training run froze the app). So the GUI switches
+automatic collection off and collects on its own thread from a timer (pyqtgraph's
+GarbageCollector, made for exactly this).
+
+A full collection then walks every object torch, numpy and Qt created (~70 ms here, holding
+the GIL, so training waits too); ``settle()`` before a run moves what exists into the
+permanent generation (``gc.freeze``) so the collections during the run only walk new objects;
+``unsettle()`` after the run hands them back to the collector.
+"""
+from __future__ import annotations
+
+import gc
+
+
+def collect_on_gui_thread(app) -> None:
+    """Switch automatic collection off; collect from a 1 s timer on the GUI thread."""
+    if getattr(app, "_gui_thread_gc", None) is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._gui_thread_gc = GarbageCollector(interval=1.0)
+
+
+def settle() -> None:
+    """Collect what is garbage now, then exempt the survivors from later collections."""
+    gc.collect()
+    gc.freeze()
+
+
+def unsettle() -> None:
+    """After a run: objects frozen by ``settle()`` may be collected again (on this thread)."""
+    gc.unfreeze()
