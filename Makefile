@@ -26,6 +26,9 @@ bench: venv
 	$(BIN)/python bench/compile_overhead.py
 	$(BIN)/python bench/editor_scale.py
 	$(BIN)/python bench/templates.py
+	$(BIN)/python bench/gui_training.py
+	$(BIN)/python bench/webcam_pipeline.py
+	$(BIN)/python bench/export_formats.py
 
 # The README's screenshots, rendered from the running app.
 screenshots: venv

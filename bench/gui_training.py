@@ -2,10 +2,11 @@
 
 Measured in one run, alternating: the headless trainer, then the same template trained from
 the editor window (Training tab, curves and live node overlay on), repeated. Throughput is
-training samples per second between the Started and Finished events. Responsiveness: a
-10 ms timer on the GUI thread records how late each tick fires while training runs (a stall
-is the extra delay beyond 10 ms). gui_thread_cpu_share is the CPU time the GUI thread used per
-second of training: what the window takes from the two cores, whatever else the machine does.
+training samples per second from Started to the last EpochEnd (the test-set report after it
+is not training). Responsiveness: a 10 ms timer on the GUI thread records how late each tick
+fires while training runs (a stall is the extra delay beyond 10 ms). gui_thread_cpu_share is
+the CPU time the GUI thread used per second of training: what the window takes from the two
+cores, whatever else the machine does.
 BENCH_HEARTBEAT=0 leaves the heartbeat off (to see the probe's own cost).
 """
 from __future__ import annotations
