@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("sweep", help="grid or random search over settings and layer parameters")
     p.add_argument("file", help="project file (.json) or checkpoint (.pt)")
-    p.add_argument("--set", action="append", required=True, metavar="NAME=V1,V2",
+    p.add_argument("--set", "--grid", dest="set", action="append", required=True,
+                   metavar="NAME=V1,V2",
                    help="an axis: a training setting (learning_rate=0.001,0.01) or a layer "
                         "parameter (conv1.out_channels=8,16); repeat for more axes")
     p.add_argument("--random", type=int, default=0, metavar="N",

@@ -76,7 +76,7 @@ def test_a_sweep_trains_every_point_and_names_the_best_checkpoint(tmp_path):
 
 def test_cli_sweep(tmp_path, capsys):
     save_project(tiny_mlp(), tmp_path / "mlp.json")
-    code = cli(["sweep", str(tmp_path / "mlp.json"), "--set", "learning_rate=0.001,0.01",
+    code = cli(["sweep", str(tmp_path / "mlp.json"), "--grid", "learning_rate=0.001,0.01",
                 "--random", "1", "--out", str(tmp_path / "sweep"), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0, out
