@@ -25,6 +25,7 @@ from graph.fileio import atomic_write_bytes
 
 pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much cheaper to draw
 
+LEFT_AXIS_WIDTH = 56  # px: room for labels like 0.0003 or 1e-05 and the axis title
 REDRAW_INTERVAL_MS = 200  # curves redraw between two drains (workers.DRAIN_MS): never in the same stall
 DEFAULT_SMOOTHING = 0.6
 
@@ -288,6 +289,9 @@ class TrainingCurves(QWidget):
             plot.setLabel("left", y_label)
             for name in ("left", "bottom"):
                 plot.getAxis(name).enableAutoSIPrefix(False)  # no "(x0.001)" in the labels
+            # A fixed width: tick labels changing width ("0.5" -> "0.25") would re-flow the
+            # whole layout and repaint every plot on each live update.
+            plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
             if per_batch:
                 plot.setDownsampling(auto=True, mode="peak")
                 plot.setClipToView(True)
@@ -296,10 +300,12 @@ class TrainingCurves(QWidget):
                 plot.addLegend(offset=legend_offset, verSpacing=-5, labelTextSize="8pt")
             return plot
 
+        # Per-batch plots share the top row, per-epoch plots the bottom one: a live update
+        # dirties one strip of the view, not two opposite corners (the whole view).
         self.batch_plot = make_plot(0, 0, "step", "loss", True, (-6, 6))
-        self.epoch_plot = make_plot(0, 1, "epoch", "loss", False, (-6, 6))
-        self.metric_plot = make_plot(1, 0, "epoch", "", False, (-6, 6))
-        self.lr_plot = make_plot(1, 1, "step", "learning rate", True, None)
+        self.lr_plot = make_plot(0, 1, "step", "learning rate", True, None)
+        self.epoch_plot = make_plot(1, 0, "epoch", "loss", False, (-6, 6))
+        self.metric_plot = make_plot(1, 1, "epoch", "", False, (-6, 6))
         for plot in (self.epoch_plot, self.metric_plot):
             plot.setXRange(1, 2, padding=0.05)
         self._titles = {self.batch_plot: "Training loss per batch",
