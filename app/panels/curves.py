@@ -26,6 +26,7 @@ from graph.fileio import atomic_write_bytes
 pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much cheaper to draw
 
 LEFT_AXIS_WIDTH = 56  # px: room for labels like 0.0003 or 1e-05 and the axis title
+STEP_EXTENT_MIN = 10  # the step axes start at 0..10 and grow to the next round number
 REDRAW_INTERVAL_MS = 200  # curves redraw between two drains (workers.DRAIN_MS): never in the same stall
 DEFAULT_SMOOTHING = 0.6
 
@@ -88,6 +89,16 @@ class _Columns:
         self.size = 0
         if self._data.shape[1] > 1 << 16:  # give a long run's memory back
             self._data = np.empty((self._data.shape[0], 1024))
+
+
+def round_up(x: float) -> float:
+    """The first of 10, 15, 20, 30, 40, 50, 75, 100, 150... at or above ``x`` (at most 1.5x)."""
+    decade = float(STEP_EXTENT_MIN)
+    while True:
+        for factor in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5):
+            if decade * factor >= x:
+                return decade * factor
+        decade *= 10
 
 
 def ema(values: np.ndarray, factor: float, last: float = 0.0,
@@ -308,6 +319,15 @@ class TrainingCurves(QWidget):
         self.metric_plot = make_plot(1, 1, "epoch", "", False, (-6, 6))
         for plot in (self.epoch_plot, self.metric_plot):
             plot.setXRange(1, 2, padding=0.05)
+        # Live ranges move in coarse steps, not with every point: a changed range re-renders
+        # the axis (ticks, labels, grid), the bulk of a live redraw.
+        self._step_extent = 0.0
+        self._loss_range: tuple[float, float] | None = None
+        self._overlay_loss_bounds: list[tuple[float, float]] = []  # of the overlays' curves
+        for plot in (self.batch_plot, self.lr_plot):
+            plot.enableAutoRange(axis="x", enable=False)
+            plot.setXRange(0, STEP_EXTENT_MIN, padding=0)
+        self.batch_plot.enableAutoRange(axis="y", enable=False)
         self._titles = {self.batch_plot: "Training loss per batch",
                         self.epoch_plot: "Loss per epoch", self.metric_plot: metric_title(""),
                         self.lr_plot: "Learning rate"}
@@ -387,6 +407,8 @@ class TrainingCurves(QWidget):
         self._lr_min, self._lr_max = math.inf, 0.0
         self._remove_overlay_items()
         self._overlay_runs = []
+        self._overlay_loss_bounds = []
+        self._loss_range = None
         self._batches_dirty = self._epochs_dirty = True
         self.flush()
 
@@ -513,6 +535,7 @@ class TrainingCurves(QWidget):
                 self.lr_plot.setYRange(0, 2 * self._lr_max, padding=0)
             elif not self.lr_plot.getViewBox().autoRangeEnabled()[1]:
                 self.lr_plot.enableAutoRange(axis="y")
+            self._fit_live_ranges()
             self.count_label.setText(
                 f"{format_count(b.size)} batches" if b.size else "")
             self.redraw_count += 1
@@ -532,6 +555,31 @@ class TrainingCurves(QWidget):
                        *(float(r.epochs.max()) + 1 for r in self._overlay_runs if len(r.epochs)))
             for plot in (self.epoch_plot, self.metric_plot):
                 plot.setXRange(1, last, padding=0.05)
+
+    def _fit_live_ranges(self) -> None:
+        """Step axes: extend to a round number past the last step (this run's or an
+        overlay's). Loss axis: refit only when a point falls outside or the range has become
+        more than twice too tall."""
+        steps = self._batches.column(0)
+        last = max([float(steps[-1]) if len(steps) else 0.0,
+                    *(float(r.steps.max()) for r in self._overlay_runs if len(r.steps))])
+        extent = round_up(last)
+        if extent != self._step_extent:
+            self._step_extent = extent
+            for plot in (self.batch_plot, self.lr_plot):
+                plot.setXRange(0, extent, padding=0)
+        raw = self._batches.column(1)
+        finite = raw[np.isfinite(raw)]
+        bounds = [(float(finite.min()), float(finite.max()))] if len(finite) else []
+        bounds += self._overlay_loss_bounds
+        if not bounds:
+            return
+        lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        old = self._loss_range
+        if old is None or lo < old[0] or hi > old[1] or (hi - lo) * 2 < old[1] - old[0]:
+            pad = max(hi - lo, abs(hi) * 1e-3, 1e-9) * 0.1
+            self._loss_range = (lo - pad, hi + pad)
+            self.batch_plot.setYRange(*self._loss_range, padding=0)
 
     def _sync_metric_legend(self) -> None:
         """No "train" entry in the metric legend when no train metric was measured."""
@@ -556,6 +604,7 @@ class TrainingCurves(QWidget):
 
     def _draw_overlays(self) -> None:
         self._remove_overlay_items()
+        self._overlay_loss_bounds = []
         t = self._theme
         scale = _metric_scale(self._metric)
         for i, run in enumerate(self._overlay_runs):
@@ -565,6 +614,9 @@ class TrainingCurves(QWidget):
             if len(run.steps):
                 smoothed = ema(run.losses, self._factor)[0]
                 self._add_overlay(self.batch_plot, run.steps, smoothed, dashed, run.label)
+                finite = smoothed[np.isfinite(smoothed)]
+                if len(finite):
+                    self._overlay_loss_bounds.append((float(finite.min()), float(finite.max())))
             epochs = run.epochs + 1
             # train dotted, validation dashed; the legend names the run once per plot
             self._add_overlay(self.epoch_plot, epochs, run.train_loss, dotted, None)
@@ -575,6 +627,7 @@ class TrainingCurves(QWidget):
                 self._add_overlay(self.metric_plot, epochs, run.val_metric * scale, dashed,
                                   run.label)
         self._epochs_dirty = True  # the epoch axes may need to reach the overlays' last epoch
+        self._batches_dirty = True  # and the step and loss axes the overlays' extent
         self._schedule_redraw()
 
     def _add_overlay(self, plot: pg.PlotItem, x: np.ndarray, y: np.ndarray, pen: QPen,

@@ -349,3 +349,26 @@ def test_export_buttons_ask_for_a_file_and_report_failures(widget, tmp_path, mon
 def test_add_batches_rejects_mismatched_lengths(widget):
     with pytest.raises(ValueError, match="one of each"):
         widget.add_batches([1, 2], [1.0], [0.1, 0.1])
+
+
+def test_step_axes_grow_to_round_numbers_at_most_half_empty():
+    assert [curves_module.round_up(x) for x in (0, 10, 11, 31, 3000, 3001, 4001)] == \
+        [10, 10, 15, 40, 3000, 4000, 5000]
+    for x in np.geomspace(11, 1e6, 200):
+        assert x <= curves_module.round_up(x) <= 1.5 * x
+
+
+def test_live_ranges_stay_put_while_new_points_fit(widget):
+    """A changed range re-renders the axes: a live update inside the ranges changes none."""
+    widget.add_batches(range(1, 121), np.linspace(2.0, 1.0, 120), [1e-3] * 120)
+    widget.flush()
+    x_before, y_before = widget.batch_plot.viewRange()
+    assert x_before == [0, 150] and y_before[0] < 1.0 and y_before[1] > 2.0
+    widget.add_batches(range(121, 141), np.full(20, 1.2), [1e-3] * 20)  # inside both
+    widget.flush()
+    assert widget.batch_plot.viewRange() == [x_before, y_before]
+    widget.add_batches(range(141, 161), np.full(20, 0.2), [1e-3] * 20)  # past both: refit
+    widget.flush()
+    x_after, y_after = widget.batch_plot.viewRange()
+    assert x_after == [0, 200] and y_after[0] < 0.2 < 2.0 < y_after[1]
+    assert widget.lr_plot.viewRange()[0] == [0, 200]  # the two step axes stay aligned
