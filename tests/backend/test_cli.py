@@ -28,12 +28,7 @@ TEMPLATE_KEYS = ["hello-mlp", "digits-cnn", "lstm-forecast", "char-gru", "residu
 TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog.\n" for i in range(100))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @dataclass

@@ -21,13 +21,7 @@ from backend.train import Finished, TrainingRun
 from graph.templates import build_template
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run fastest on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- confusion matrix and per-class numbers ---------------------------------------------------

@@ -31,13 +31,7 @@ from graph.templates import Builder, build_template
 TIMEOUT = 20.0  # seconds a background run may take to react; only reached when broken
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run fastest on one thread (on a busy 2-core runner, many times faster)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- helpers ---------------------------------------------------------------------------------
