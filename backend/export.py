@@ -537,6 +537,9 @@ def _import_file(path: Path) -> Any:
 
 
 def _export_python(src: _Source, path: Path, opts: dict[str, Any]) -> ExportReport:
+    if path.suffix != ".py":  # Python imports only .py files: say so instead of failing later
+        raise ExportError(f"python export: {path.name} must end in .py (e.g. "
+                          f"{path.stem}.py) so that Python can import it", "python")
     weights = _weights_path(path)
     code = python_source(src.model, src.ckpt.project.name, weights.name, src.meta())
     state = {k: v.detach().cpu().clone() for k, v in src.model.state_dict().items()}

@@ -360,3 +360,19 @@ def test_random_inputs_when_the_dataset_is_unavailable(tmp_path):
     report = export_model((project, model.state_dict()), "torchscript", tmp_path / "n.pt")
     assert report.samples == "8 random inputs" and report.max_abs_diff <= 1e-5
     assert np.isfinite(report.latency_ms)
+
+
+def test_a_python_export_not_named_py_is_refused_with_the_fix(tmp_path, capsys):
+    from backend.cli import main as cli
+    from backend.checkpoint import Checkpoint, save_checkpoint
+    from backend.compile import compile_graph
+
+    project = build_template("hello-mlp")
+    ckpt = Checkpoint(project=project, state_dict=compile_graph(project.graph).state_dict(),
+                      normalization={}, task="classification", class_names=None, epoch=0)
+    save_checkpoint(tmp_path / "m.pt", ckpt)
+    code = cli(["export", str(tmp_path / "m.pt"), "-f", "python", "-o",
+                str(tmp_path / "net.python")])
+    err = capsys.readouterr().err
+    assert code == 1 and "must end in .py" in err and "net.py" in err
+    assert not (tmp_path / "net.python").exists()
