@@ -50,12 +50,35 @@ class Trial:
     seconds: float = 0.0
     error: str | None = None
 
+    @property
+    def finished(self) -> bool:
+        return self.error is None and math.isfinite(self.val_loss)
+
+    def summary(self) -> str:
+        """One line for a results table: the test metrics, or why the trial failed."""
+        if self.error is not None:
+            return "failed: " + self.error.splitlines()[0][:80]
+        parts = [f"{k} {v * 100:.2f}%" if k == "accuracy" else f"{k} {v:.4f}"
+                 for k, v in self.test.items()]
+        return "test " + ", ".join(parts) if parts else "finished"
+
     def row(self) -> dict[str, Any]:
         return {"trial": self.index + 1, **self.values, "val_loss": self.val_loss,
                 f"val_{self.metric or 'metric'}": self.val_metric,
                 **{f"test_{k}": v for k, v in self.test.items()},
                 "seconds": round(self.seconds, 2), "checkpoint": self.checkpoint,
                 "error": self.error}
+
+
+def best_of(trials: list[Trial]) -> Trial | None:
+    """The finished trial with the lowest validation loss."""
+    return min((t for t in trials if t.finished), key=lambda t: t.val_loss, default=None)
+
+
+def ranked(trials: list[Trial]) -> list[Trial]:
+    """Best first by validation loss; failed trials last."""
+    return sorted(trials, key=lambda t: (not t.finished,
+                                         t.val_loss if t.finished else math.inf))
 
 
 def parse_axis(text: str) -> Axis:
@@ -195,14 +218,11 @@ class Sweep:
         return trial
 
     def best(self) -> Trial | None:
-        done = [t for t in self.results if t.error is None and math.isfinite(t.val_loss)]
-        return min(done, key=lambda t: t.val_loss, default=None)
+        return best_of(self.results)
 
     def table(self) -> list[dict[str, Any]]:
         """Rows sorted best first (failed trials last)."""
-        return [t.row() for t in sorted(
-            self.results, key=lambda t: (t.error is not None,
-                                         t.val_loss if math.isfinite(t.val_loss) else math.inf))]
+        return [t.row() for t in ranked(self.results)]
 
     def write_table(self) -> Path:
         """results.json (rows) and results.csv beside the trial folders."""

@@ -7,9 +7,6 @@ the same code); this page only chains the runs through the Training panel's sess
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -26,14 +23,6 @@ from graph.errors import LayerForgeError
 DEFAULT_AXES = [("learning_rate", "0.0003, 0.001, 0.003"), ("batch_size", "32, 64")]
 
 
-@dataclass
-class TrialResult:
-    values: dict
-    val_loss: float = math.nan
-    result: str = ""
-    checkpoint: str | None = None
-
-
 class SweepPanel(QWidget):
     """Runs the trials one after another through ``training_panel``."""
 
@@ -43,9 +32,9 @@ class SweepPanel(QWidget):
         super().__init__(parent)
         self.training = training_panel
         self.points: list[dict] = []
-        self.results: list[TrialResult] = []
+        self.results: list[sw.Trial] = []
         self.running = False
-        self._pending: TrialResult | None = None
+        self._pending: sw.Trial | None = None
 
         self.axes_table = QTableWidget(0, 2)
         self.axes_table.setHorizontalHeaderLabels(["setting or node.parameter", "values"])
@@ -202,16 +191,16 @@ class SweepPanel(QWidget):
             for name, value in values.items():
                 sw.apply_value(project, name, value)
         except LayerForgeError as exc:
-            self.results.append(TrialResult(values, result=f"failed: {exc}"))
+            self.results.append(sw.Trial(index, values, "", error=str(exc)))
             QTimer.singleShot(0, self._next)
             return
         if self.epochs.value():
             project.training["epochs"] = self.epochs.value()
-        self._pending = TrialResult(values)
+        self._pending = sw.Trial(index, dict(values), "")
         self.status.setText(f"Trial {index + 1}/{len(self.points)}: "
                             + ", ".join(f"{k}={v}" for k, v in values.items()))
         if not self.training.start(project, extra={"sweep trial": index + 1, **values}):
-            self._pending.result = "failed: " + (self.training.banner.text() or "not started")
+            self._pending.error = self.training.banner.text() or "not started"
             self.results.append(self._pending)
             self._pending = None
             self._refresh()
@@ -221,13 +210,11 @@ class SweepPanel(QWidget):
         if self._pending is not None:
             self._pending.val_loss = event.best_val_loss
             self._pending.checkpoint = event.checkpoint
-            parts = [f"{k} {v * 100:.2f}%" if k == "accuracy" else f"{k} {v:.4f}"
-                     for k, v in event.test.items()]
-            self._pending.result = "test " + ", ".join(parts) if parts else "finished"
+            self._pending.test = dict(event.test)
 
     def _on_failed(self, event: tr.Failed) -> None:
         if self._pending is not None:
-            self._pending.result = "failed: " + event.message.splitlines()[0][:80]
+            self._pending.error = event.message
             self._pending.checkpoint = event.checkpoint
 
     def _on_run_ended(self) -> None:
@@ -253,9 +240,8 @@ class SweepPanel(QWidget):
                                     is not None)
 
     # ---- results -------------------------------------------------------------------------
-    def best(self) -> TrialResult | None:
-        done = [r for r in self.results if math.isfinite(r.val_loss)]
-        return min(done, key=lambda r: r.val_loss, default=None)
+    def best(self) -> sw.Trial | None:
+        return sw.best_of(self.results)
 
     def open_best(self) -> None:
         best = self.best()
@@ -265,33 +251,31 @@ class SweepPanel(QWidget):
     def _open_row(self, row: int, _column: int) -> None:
         item = self.results_table.item(row, 0)
         index = item.data(Qt.ItemDataRole.UserRole) if item else None
-        if index is not None and self.results[index].checkpoint:
-            self.openCheckpoint.emit(self.results[index].checkpoint)
+        trial = next((t for t in self.results if t.index == index), None)
+        if trial is not None and trial.checkpoint:
+            self.openCheckpoint.emit(trial.checkpoint)
 
     @staticmethod
-    def _describe(result: TrialResult) -> str:
+    def _describe(result: sw.Trial) -> str:
         return ", ".join(f"{k}={v}" for k, v in result.values.items())
 
     def _refresh(self) -> None:
         names = list(dict.fromkeys(k for p in self.points for k in p))
-        order = sorted(range(len(self.results)), key=lambda i: (
-            not math.isfinite(self.results[i].val_loss), self.results[i].val_loss
-            if math.isfinite(self.results[i].val_loss) else 0.0))
+        order = sw.ranked(self.results)
         columns = ["trial", *names, "val loss", "result", "checkpoint"]
         table = self.results_table
         table.setColumnCount(len(columns))
         table.setHorizontalHeaderLabels(columns)
         table.setRowCount(len(order))
         best = self.best()
-        for row, i in enumerate(order):
-            r = self.results[i]
-            loss = f"{r.val_loss:.4f}" if math.isfinite(r.val_loss) else "–"
-            cells = [str(i + 1), *[str(r.values.get(n, "")) for n in names], loss, r.result,
-                     r.checkpoint or "–"]
+        for row, r in enumerate(order):
+            loss = f"{r.val_loss:.4f}" if r.finished else "–"
+            cells = [str(r.index + 1), *[str(r.values.get(n, "")) for n in names], loss,
+                     r.summary(), r.checkpoint or "–"]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col == 0:
-                    item.setData(Qt.ItemDataRole.UserRole, i)
+                    item.setData(Qt.ItemDataRole.UserRole, r.index)
                 if r is best:
                     item.setForeground(QColor("#2e9d57"))
                 table.setItem(row, col, item)
@@ -301,7 +285,7 @@ class SweepPanel(QWidget):
 
     def _refresh_plot(self) -> None:
         name = self.x_axis.currentText()
-        done = [r for r in self.results if math.isfinite(r.val_loss)]
+        done = [r for r in self.results if r.finished]
         if not name or not done:
             self.scatter.setData([], [])
             self.best_marker.setData([], [])

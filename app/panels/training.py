@@ -100,6 +100,7 @@ class TrainingPanel(QWidget):
         self.document = document
         self.session = TrainingSession(self)
         self.history: list[RunRecord] = []
+        self._extra: dict[str, Any] = {}  # a sweep trial's changed values, for the history
         self.editors: dict[str, Any] = {}
         self._started_at = 0.0
         self._info: tr.Started | None = None
@@ -445,7 +446,7 @@ class TrainingPanel(QWidget):
         run = self.session.run
         settings = dict(run.settings) if run else dict(self.document.project.training)
         settings["dataset"] = self.document.project.dataset.get("name")
-        settings.update(getattr(self, "_extra", {}))
+        settings.update(self._extra)
         label = f"run {len(self.history) + 1}"
         curves = self.curves.current_run()
         curves.label = label

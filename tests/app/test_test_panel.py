@@ -20,7 +20,8 @@ from graph.templates import build_template
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # process-wide: restored below for the tests after this module
     run = tr.TrainingRun(build_template("digits-cnn"), epochs=2)
     events = list(run.events())
     assert isinstance(events[-1], tr.Finished)
@@ -34,7 +35,8 @@ def trained(tmp_path_factory):
     for i in range(24):
         writer.write(synthetic_frame(i // 3, 320, 240))
     writer.release()
-    return {"run": run, "ckpt": ckpt, "video": video}
+    yield {"run": run, "ckpt": ckpt, "video": video}
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
