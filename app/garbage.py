@@ -10,6 +10,9 @@ GarbageCollector, made for exactly this).
 A full collection then walks every object torch, numpy and Qt created (~70 ms here, holding
 the GIL, so training waits too); ``settle()`` before a run moves what exists into the
 permanent generation (``gc.freeze``) so the collections during the run only walk new objects;
+``settle_setup()`` does the same, without a collection, once the run has built its model and
+loaded its data (that setup, with the modules it imports the first time, leaves tens of
+thousands of new objects: a collection that walked them took ~50 ms, a visible stall).
 ``unsettle()`` after the run hands them back to the collector.
 """
 from __future__ import annotations
@@ -28,6 +31,12 @@ def collect_on_gui_thread(app) -> None:
 def settle() -> None:
     """Collect what is garbage now, then exempt the survivors from later collections."""
     gc.collect()
+    gc.freeze()
+
+
+def settle_setup() -> None:
+    """Exempt what exists now from the collections still to come in this run (no collection:
+    safe on any thread)."""
     gc.freeze()
 
 

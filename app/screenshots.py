@@ -41,6 +41,9 @@ def main(out_dir: str = "resources/screenshots") -> None:
         window.resize(1600, 1000)
         window.show()
         window.bottom_tabs.setCurrentWidget(window.code_view)
+        # The canvas is the subject: the code panel gets a strip, so even the biggest
+        # template is drawn at a zoom with readable text.
+        window.resizeDocks([window.bottom_dock], [250], Qt.Orientation.Vertical)
         for _ in range(3):
             app.processEvents()
         window.view.zoom_to_fit()

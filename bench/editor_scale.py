@@ -2,7 +2,8 @@
 
 - open: building a Document + scene for a generated 500-node graph, laying it out and
   validating it (target < 1 s)
-- edit: one parameter edit, re-validated and redrawn (target < 50 ms)
+- edit: one parameter edit, re-validated and redrawn (target < 50 ms), with the whole graph in
+  view (text is not drawn that small) and at the smallest zoom that draws text
 - pan: frames per second while panning the whole graph in view
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.document import Document  # noqa: E402
-from app.editor.scene import GraphScene  # noqa: E402
+from app.editor.scene import DETAIL_ZOOM, GraphScene  # noqa: E402
 from app.editor.view import GraphView  # noqa: E402
 from graph.commands import SetParam  # noqa: E402
 from graph.layout import auto_layout  # noqa: E402
@@ -61,13 +62,29 @@ def main() -> None:
     open_s = time.perf_counter() - started
 
     linear = next(n for n in graph.nodes if n.type == "Linear")
-    edits = []
-    for i in range(20):
-        t0 = time.perf_counter()
-        document.push(SetParam(graph, linear.id, "out_features", 64 + (i % 2)))
-        document.refresh_analysis()
-        view.viewport().repaint()
-        edits.append(time.perf_counter() - t0)
+
+    def edit_times(rounds: int = 20) -> list[float]:
+        """Each round: one parameter edit, re-validated, the whole viewport repainted."""
+        times = []
+        for i in range(rounds):
+            t0 = time.perf_counter()
+            document.push(SetParam(graph, linear.id, "out_features", 64 + (i % 2)))
+            document.refresh_analysis()
+            view.viewport().repaint()
+            times.append(time.perf_counter() - t0)
+        return times
+
+    edits = edit_times()
+    # The same at the smallest zoom that still draws text (cards' titles and parameters,
+    # wires' shape labels), the view filled with the graph: the costliest paint there is.
+    fit_zoom = view.zoom
+    view.set_zoom(DETAIL_ZOOM)
+    view.centerOn(scene.node_items[linear.id])
+    app.processEvents()
+    edits_text = edit_times()
+    view.set_zoom(fit_zoom)
+    view.zoom_to_fit()
+    app.processEvents()
 
     frames = 0
     t0 = time.perf_counter()
@@ -80,7 +97,9 @@ def main() -> None:
         "nodes": len(graph), "edges": len(graph.edges),
         "open_layout_validate_s": round(open_s, 3), "target_open_s": 1.0,
         "param_edit_ms_median": round(statistics.median(edits) * 1000, 1),
-        "param_edit_ms_max": round(max(edits) * 1000, 1), "target_edit_ms": 50,
+        "param_edit_ms_max": round(max(edits) * 1000, 1),
+        "param_edit_ms_median_at_text_zoom": round(statistics.median(edits_text) * 1000, 1),
+        "text_zoom": DETAIL_ZOOM, "target_edit_ms": 50,
         "pan_fps": round(fps, 1), "zoom": round(view.zoom, 3),
     }, indent=2))
 

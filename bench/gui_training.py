@@ -23,8 +23,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TEMPLATE = os.environ.get("BENCH_TEMPLATE", "digits-cnn")
-EPOCHS = int(os.environ.get("BENCH_EPOCHS", "4"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+EPOCHS = int(os.environ.get("BENCH_EPOCHS", "15"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 
 
 def headless() -> float:
@@ -145,6 +145,8 @@ def main() -> None:
         "ui_stall_max_ms": round(max(stalls, default=0.0), 1),
         "ui_stall_p99_ms": round(p99, 1),
         "targets_ms": {"max": 50, "p99": 20}, "heartbeats": len(stalls),
+        "headless_rounds_s": [round(s, 2) for s in headless_s],
+        "gui_rounds_s": [round(s, 2) for s in gui_s],
     }, indent=2))
     window.training_panel.session.shutdown()
     window.document.undo_stack.setClean()

@@ -21,6 +21,15 @@ ROW_HEIGHT = 18.0
 PORT_RADIUS = 6.0
 CORNER = 7.0
 LIVE_HEIGHT = 20.0
+# Below this zoom (screen pixels per scene unit) text would be under 4 pixels high: cards and
+# wires are drawn without it and ports without antialiasing. A zoomed-out view of a big graph
+# repaints several times faster, and nothing readable is lost.
+DETAIL_ZOOM = 0.3
+
+
+def detail_level(painter: QPainter) -> float:
+    """How many screen pixels one scene unit covers where this painter draws."""
+    return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
@@ -51,6 +60,8 @@ class PortItem(QGraphicsItem):
         self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setZValue(2)
+        # Painted once per zoom level: a big graph has a thousand ports to repaint otherwise.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     @property
     def node_id(self) -> str:
@@ -67,7 +78,8 @@ class PortItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing,
+                              detail_level(painter) >= DETAIL_ZOOM)
         base = self.node_item.color
         painter.setPen(QPen(base.darker(150), 1.5))
         fill = base.lighter(130) if self.highlight else QApplication.palette().color(
@@ -172,6 +184,12 @@ class NodeItem(QGraphicsObject):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self.color)
         painter.drawPath(header.intersected(clip))
+        if detail_level(painter) < DETAIL_ZOOM:
+            if self.errors:
+                self._paint_error_dot(painter)
+            if self.live is not None:
+                self._paint_live(painter, palette.color(QPalette.ColorRole.Text), with_text=False)
+            return
         font = QFont(painter.font())
         font.setPointSizeF(9.5)
         font.setBold(True)
@@ -204,13 +222,16 @@ class NodeItem(QGraphicsObject):
                 painter.drawText(QRectF(10, port.y() - ROW_HEIGHT / 2, 60, ROW_HEIGHT),
                                  Qt.AlignmentFlag.AlignVCenter, name)
         if self.errors:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor("#e5484d"))
-            painter.drawEllipse(QPointF(NODE_WIDTH - 8, self.height - 8), 4, 4)
+            self._paint_error_dot(painter)
         if self.live is not None:
             self._paint_live(painter, text)
 
-    def _paint_live(self, painter: QPainter, text: QColor) -> None:
+    def _paint_error_dot(self, painter: QPainter) -> None:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#e5484d"))
+        painter.drawEllipse(QPointF(NODE_WIDTH - 8, self.height - 8), 4, 4)
+
+    def _paint_live(self, painter: QPainter, text: QColor, with_text: bool = True) -> None:
         """A strip under the card: μ/σ of the activations and the gradient norm, coloured
         blue when gradients vanish and orange when they explode."""
         stat = self.live
@@ -223,6 +244,8 @@ class NodeItem(QGraphicsObject):
         fill.setAlpha(70 if status == "ok" else 150)
         painter.setBrush(fill)
         painter.drawRoundedRect(box, 4, 4)
+        if not with_text:
+            return
         grad = "–" if stat.grad_norm != stat.grad_norm else f"{stat.grad_norm:.1e}"
         act = "" if stat.act_mean != stat.act_mean else \
             f"μ {stat.act_mean:+.2f} σ {stat.act_std:.2f}  "
@@ -293,7 +316,7 @@ class EdgeItem(QGraphicsPathItem):
         painter.setPen(QPen(color, 2.2 if self.isSelected() else 1.8))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-        if not self.label:
+        if not self.label or detail_level(painter) < DETAIL_ZOOM:
             return
         font = QFont(painter.font())
         font.setPointSizeF(7.5)

@@ -278,7 +278,7 @@ class TrainingCurves(QWidget):
 
     def _build_plots(self) -> None:
         self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumSize(360, 280)
+        self.plots.setMinimumSize(360, 190)
         self.plots.ci.setContentsMargins(4, 4, 4, 4)
         self.plots.ci.setSpacing(6)
 

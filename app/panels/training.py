@@ -191,7 +191,11 @@ class TrainingPanel(QWidget):
 
         self.sweep = SweepPanel(self)
         self.sweep.openCheckpoint.connect(self.openCheckpoint)
-        self.tabs.addTab(self.sweep, "Sweep")
+        sweep_scroll = QScrollArea()  # its table, controls and plot need more height than
+        sweep_scroll.setWidgetResizable(True)  # a short panel has: scroll, not squeeze the canvas
+        sweep_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        sweep_scroll.setWidget(self.sweep)
+        self.tabs.addTab(sweep_scroll, "Sweep")
 
         right = QWidget()
         rl = QVBoxLayout(right)
