@@ -121,7 +121,7 @@ def offer_recovery(window, files) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     from app.document import Document
-    from app.recovery import read_recovery
+    from app.recovery import discard_recovery, read_recovery
     from graph.errors import LayerForgeError
 
     if not files:
@@ -141,7 +141,7 @@ def offer_recovery(window, files) -> None:
             document.undo_stack.resetClean()  # restored work is unsaved work
             document.modifiedChanged.emit(True)
     for f in files:
-        f.unlink(missing_ok=True)
+        discard_recovery(f)
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
             self.document.close()
             self.document.deleteLater()
         if self.recovery is not None:
-            self.recovery.remove()
+            self.recovery.close()
         # the previous document's scene and panels would otherwise live as long as the window
         stale = [w for w in (getattr(self, "scene", None), getattr(self, "inspector", None),
                              getattr(self, "code_view", None), self.history_dock.widget(),
@@ -464,7 +464,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         if self.recovery is not None:
-            self.recovery.remove()
+            self.recovery.close()
         event.accept()
 
     # ---- editing ---------------------------------------------------------------------------

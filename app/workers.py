@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
@@ -192,3 +192,39 @@ class TrainingSession(QObject):
             thread.deleteLater()
         self.runEnded.emit()
 
+
+
+class _Relay(QObject):
+    """Carries one background result to the GUI thread (a queued signal)."""
+
+    done = Signal(object)
+
+
+_relays: set[_Relay] = set()  # kept alive on the GUI thread until their result arrived
+
+
+def call_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
+                       name: str = "layerforge-task") -> threading.Thread:
+    """Run ``fn()`` on a daemon thread; ``on_done(result)`` then runs on the GUI thread, with
+    the exception instead of a result if ``fn`` raised. For short jobs (seconds) whose result
+    only a widget needs: a closing app does not wait for them."""
+    relay = _Relay()  # created here: it belongs to the GUI thread, and so does on_done
+
+    def deliver(result: Any) -> None:
+        _relays.discard(relay)
+        on_done(result)
+
+    relay.done.connect(deliver)
+    _relays.add(relay)
+
+    def work() -> None:
+        try:
+            result: Any = fn()
+        except Exception as exc:  # noqa: BLE001 - handed to on_done, which shows it
+            log.exception("background task %s failed", name)
+            result = exc
+        relay.done.emit(result)
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -17,12 +17,13 @@ from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QFontDatabase, QIcon, QImage, QPainter, \
     QPalette, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+    QAbstractItemView, QFrame, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
     QListView, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QScrollArea,
     QSizePolicy, QSlider, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from app.editor.style import error_color, is_dark, muted_color, text_color_on
+from app.workers import call_in_background
 from backend.data import DataBundle
 from backend.evaluate import ClassificationReport, ForecastReport
 
@@ -554,6 +555,8 @@ class TextView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.sample_fn: Callable[[float], str] | None = None
+        self._ticket = 0  # which request the shown text answers
+        self._sampling = self._again = False
         self.slider = QSlider(Qt.Orientation.Horizontal)
         low, high = TEMPERATURE_RANGE
         self.slider.setRange(round(low * 10), round(high * 10))
@@ -610,22 +613,45 @@ class TextView(QWidget):
 
     def set_sample_fn(self, sample_fn: Callable[[float], str] | None) -> None:
         self.sample_fn = sample_fn
-        self.generate_button.setEnabled(sample_fn is not None)
+        self._ticket += 1  # a sample still running belongs to the old sampler: not shown
+        self._again = False
+        self.generate_button.setEnabled(sample_fn is not None and not self._sampling)
 
     def refresh(self) -> None:
-        """Sample new text at the slider's temperature (the model runs on this thread)."""
+        """Sample new text at the slider's temperature, on a background thread (a few hundred
+        characters through a recurrent network take a noticeable fraction of a second).
+        While one sample runs, a new request waits and then runs once, at the temperature the
+        slider shows by then."""
         self._debounce.stop()
         if self.sample_fn is None:
             return
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            text = self.sample_fn(self.temperature)
-        except Exception as exc:  # a broken model must not take the app down with it
-            log.exception("text generation failed")
-            text = f"Could not generate text: {exc}"
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.text.setPlainText(text)
+        if self._sampling:
+            self._again = True
+            return
+        self._sampling, self._again = True, False
+        self._ticket += 1
+        ticket, sample_fn, temperature = self._ticket, self.sample_fn, self.temperature
+        self.generate_button.setEnabled(False)
+        self.generate_button.setText("Generating…")
+        call_in_background(lambda: sample_fn(temperature),
+                           lambda result: self._sampled(ticket, result), "layerforge-text")
+
+    @property
+    def busy(self) -> bool:
+        """A sample is being generated."""
+        return self._sampling
+
+    def _sampled(self, ticket: int, result: object) -> None:
+        self._sampling = False
+        self.generate_button.setText("Generate")
+        self.generate_button.setEnabled(self.sample_fn is not None)
+        if ticket != self._ticket:
+            return  # the sampler changed meanwhile (a new run, a cleared panel)
+        if isinstance(result, Exception):  # a broken model must not take the app down
+            result = f"Could not generate text: {result}"
+        self.text.setPlainText(str(result))
+        if self._again:
+            self.refresh()
 
     def _color_hint(self) -> None:
         self.hint.setStyleSheet(f"color: {muted_color(self.palette()).name()}")

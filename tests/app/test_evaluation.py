@@ -3,6 +3,8 @@ class, a thumbnail per misclassified image (at most 24), the forecast curves, an
 at the slider's temperature."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -161,10 +163,14 @@ def test_text_slider_release_and_button_sample_at_the_temperature(panel, qtbot) 
         calls.append(temperature)
         return f"text at {temperature:.1f}"
 
-    panel.show_text(sample)
     view = panel.text_view
-    assert calls == [pytest.approx(0.8)]  # shown with a first sample at the default
-    assert view.text.toPlainText() == "text at 0.8"
+
+    def shows(text: str) -> None:
+        qtbot.waitUntil(lambda: not view.busy and view.text.toPlainText() == text, timeout=3000)
+
+    panel.show_text(sample)
+    shows("text at 0.8")  # shown with a first sample at the default
+    assert calls == [pytest.approx(0.8)]
     assert view.text.isReadOnly()
     assert (view.slider.minimum() / 10, view.slider.maximum() / 10) == (0.1, 2.0)
 
@@ -173,22 +179,67 @@ def test_text_slider_release_and_button_sample_at_the_temperature(panel, qtbot) 
     view.slider.setValue(15)
     assert len(calls) == 1 and view.value_label.text() == "1.5"
     view.slider.setSliderDown(False)  # emits sliderReleased
+    shows("text at 1.5")
     assert calls[-1] == pytest.approx(1.5)
-    assert view.text.toPlainText() == "text at 1.5"
 
     qtbot.mouseClick(view.generate_button, Qt.MouseButton.LeftButton)
-    assert calls[-1] == pytest.approx(1.5) and len(calls) == 3
+    qtbot.waitUntil(lambda: len(calls) == 3 and not view.busy, timeout=3000)
+    assert calls[-1] == pytest.approx(1.5)
     panel.refresh_text()
-    assert len(calls) == 4
+    qtbot.waitUntil(lambda: len(calls) == 4 and not view.busy, timeout=3000)
 
     view.slider.setValue(3)  # keyboard or wheel: samples once the value settles
     qtbot.waitUntil(lambda: len(calls) == 5, timeout=2000)
     assert calls[-1] == pytest.approx(0.3)
 
 
-def test_a_failing_sampler_shows_the_error(panel) -> None:
+def test_text_is_sampled_off_the_gui_thread_and_requests_meanwhile_run_once(panel, qtbot) -> None:
+    release = threading.Event()
+    threads: list[str] = []
+    calls: list[float] = []
+
+    def slow(temperature: float) -> str:
+        threads.append(threading.current_thread().name)
+        calls.append(temperature)
+        release.wait(5)
+        return f"text at {temperature:.1f}"
+
+    view = panel.text_view
+    panel.show_text(slow)  # returns at once: the window stays responsive while it samples
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=3000)
+    assert view.busy and not view.generate_button.isEnabled()
+    assert threading.main_thread().name not in threads
+    view.slider.setValue(12)
+    view.refresh()
+    view.slider.setValue(17)
+    view.refresh()  # two requests while busy: one more sample, at the latest temperature
+    release.set()
+    qtbot.waitUntil(lambda: view.text.toPlainText() == "text at 1.7" and not view.busy,
+                    timeout=3000)
+    assert calls == [pytest.approx(0.8), pytest.approx(1.7)]
+    assert view.generate_button.isEnabled()
+
+
+def test_a_sample_from_a_replaced_sampler_is_not_shown(panel, qtbot) -> None:
+    release = threading.Event()
+
+    def old(temperature: float) -> str:
+        release.wait(5)
+        return "stale text"
+
+    view = panel.text_view
+    panel.show_text(old)
+    qtbot.waitUntil(lambda: view.busy, timeout=1000)
+    panel.clear()  # a new run started: the old model's text must not appear
+    release.set()
+    qtbot.waitUntil(lambda: not view.busy, timeout=3000)
+    assert view.text.toPlainText() == ""
+    assert not view.generate_button.isEnabled()  # no sampler now
+
+
+def test_a_failing_sampler_shows_the_error(panel, qtbot) -> None:
     def broken(temperature: float) -> str:
         raise RuntimeError("size mismatch")
 
     panel.show_text(broken)
-    assert "size mismatch" in panel.text_view.text.toPlainText()
+    qtbot.waitUntil(lambda: "size mismatch" in panel.text_view.text.toPlainText(), timeout=3000)

@@ -260,19 +260,26 @@ def test_closing_with_save_but_cancelling_the_file_dialog_keeps_it_open(gui):
 
 
 # ---- crash recovery ----------------------------------------------------------------------
+def crash(window) -> None:
+    """What a crash leaves: the recovery file, and a lock no running process holds (a real
+    crash's stale lock is tested in test_recovery.py)."""
+    window.recovery._lock.unlock()
+
+
 def test_autosave_then_recovery_restores_the_edited_graph(gui, tmp_path):
     window = gui.window()
     window.autosave()
-    assert pending_recoveries() == []  # nothing unsaved, nothing written
+    assert not window.recovery.path.exists()  # nothing unsaved, nothing written
     edit(window)
     window.palette_widget.layerActivated.emit("Linear")
     edited = window.document.graph.signature()
 
     window.autosave()
 
+    assert window.recovery.path.exists() and window.recovery.path.parent == recovery_dir()
+    assert pending_recoveries() == []  # the window is open: its work is not a crash's
+    crash(window)  # the app crashes (nothing cleans up); it starts again with a fresh window
     assert pending_recoveries() == [window.recovery.path]
-    assert window.recovery.path.parent == recovery_dir()
-    # the app "crashes" (nothing cleans up); it starts again with a fresh window
     fresh = gui.window()
     gui.answer = Yes
     offer_recovery(fresh, pending_recoveries())
@@ -293,6 +300,7 @@ def test_recovery_of_a_saved_file_keeps_its_path(gui, tmp_path):
     window._save_to(path)
     edit(window)
     window.autosave()
+    crash(window)
     fresh = gui.window()
     gui.answer = Yes
     offer_recovery(fresh, pending_recoveries())
@@ -305,6 +313,7 @@ def test_declining_recovery_keeps_the_fresh_document_and_removes_the_files(gui):
     window = gui.window()
     edit(window)
     window.autosave()
+    crash(window)
     fresh = gui.window(template="hello-mlp")
     signature = fresh.document.graph.signature()
     gui.answer = No
@@ -334,20 +343,22 @@ def test_a_clean_save_and_a_clean_close_remove_the_recovery_file(gui, tmp_path):
     assert not window.recovery.path.exists() and pending_recoveries() == []
     edit(window)
     window.autosave()
-    assert pending_recoveries() == [window.recovery.path]
+    assert window.recovery.path.exists()
     gui.answer = Discard
     assert window.close()
-    assert pending_recoveries() == []
+    assert not window.recovery.path.exists()
+    assert not window.recovery.path.with_suffix(".lock").exists()  # lock released too
 
 
 def test_undoing_back_to_the_saved_state_drops_the_recovery_file(gui):
     window = gui.window()
     edit(window)
     window.autosave()
-    assert pending_recoveries() == [window.recovery.path]
+    assert window.recovery.path.exists()
     window.act_undo.trigger()  # back to the saved state: nothing is unsaved
     window.autosave()
-    assert pending_recoveries() == []
+    assert not window.recovery.path.exists()
+    crash(window)
     fresh = gui.window()
     offer_recovery(fresh, pending_recoveries())
     assert gui.questions == []  # no crash prompt for work that was undone
