@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from app.editor.style import format_count, format_macs
+from graph.formatting import format_count, format_macs
 from graph.templates import TEMPLATES, build_template
 from graph.validate import analyze
 

@@ -14,7 +14,7 @@ from app.document import Document
 from app.editor.codeview import CodeView
 from app.editor.inspector import InspectorWidget
 from app.editor.mime import GRAPH_MIME
-from app.editor.style import format_macs
+from graph.formatting import format_macs
 from app.editor.minimap import Minimap
 from app.editor.palette import PaletteWidget
 from app.editor.scene import GraphScene

@@ -24,6 +24,7 @@ from typing import Sequence
 
 from backend.export_formats import FORMATS as EXPORT_FORMATS
 from graph.errors import LayerForgeError
+from graph.formatting import format_macs
 from graph.project import Project, load_project, save_project
 from graph.templates import TEMPLATES, build_template
 from graph.validate import analyze
@@ -51,14 +52,6 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def human(n: int) -> str:
-    """1234567 -> 1.23M."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     project = _open(args.file)
     analysis = analyze(project.graph)
@@ -69,14 +62,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         shapes = info.outputs or ({"in": info.inputs["in"]} if node.type == "Output" and
                                   "in" in info.inputs else {})
         shape = ", ".join(str(t) for t in shapes.values()) or "?"
-        rows.append((node.name, node.type, shape, f"{info.params:,}", human(info.macs)))
+        rows.append((node.name, node.type, shape, f"{info.params:,}", format_macs(info.macs)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for i, row in enumerate(rows):
         print("  ".join(c.ljust(w) if j < 3 else c.rjust(w)
                         for j, (c, w) in enumerate(zip(row, widths))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    print(f"\ntotal: {analysis.total_params:,} parameters, {human(analysis.total_macs)} MACs "
+    print(f"\ntotal: {analysis.total_params:,} parameters, {format_macs(analysis.total_macs)} MACs "
           f"per sample")
     for issue in analysis.issues:
         where = project.graph.node(issue.node_id).name if issue.node_id else "network"

@@ -16,10 +16,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QHBoxLayout, QLabel, QLineEdit, QScrollArea, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
-from app.editor.style import (category_color, error_color, format_count, format_macs,
-                              muted_color, text_color_on, warning_color)
+from app.editor.style import (category_color, error_color, muted_color, text_color_on,
+                              warning_color)
 from graph.commands import Compound, Rename, SetParam
 from graph.errors import LayerForgeError
+from graph.formatting import format_count, format_macs
 from graph.layers import ParamSpec
 from graph.model import GraphEvent, Node
 

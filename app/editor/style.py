@@ -98,21 +98,3 @@ def muted_color(palette: QPalette) -> QColor:
     window = palette.color(QPalette.ColorRole.Window)
     return QColor((text.red() * 2 + window.red()) // 3, (text.green() * 2 + window.green()) // 3,
                   (text.blue() * 2 + window.blue()) // 3)
-
-
-def format_count(n: int) -> str:
-    """A count with thousands separators: 1,234,567."""
-    return f"{n:,}"
-
-
-def format_macs(n: int) -> str:
-    """A compact multiply-accumulate count: 950, 73.7K, 1.2M, 3.4G."""
-    value, suffix = float(n), ""
-    for unit in ("K", "M", "G", "T"):
-        if abs(value) < 999.5:  # would still print as at most "999"
-            break
-        value, suffix = value / 1000, unit
-    if not suffix:
-        return str(n)
-    text = f"{value:.1f}" if abs(value) < 99.95 else f"{value:.0f}"
-    return text.removesuffix(".0") + suffix

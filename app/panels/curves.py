@@ -20,8 +20,9 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (QFileDialog, QGraphicsItem, QHBoxLayout, QLabel,
                                QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from app.editor.style import format_count, is_dark, muted_color
+from app.editor.style import is_dark, muted_color
 from graph.fileio import atomic_write_bytes
+from graph.formatting import format_count
 
 pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much cheaper to draw
 

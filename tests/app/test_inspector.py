@@ -290,7 +290,7 @@ def test_analysis_refresh_does_not_rebuild_editors(qtbot, doc):
 
 
 def test_number_formats():
-    from app.editor.style import format_count, format_macs
+    from graph.formatting import format_count, format_macs
 
     assert format_count(1234567) == "1,234,567"
     assert [format_macs(n) for n in (950, 73_728, 999_960, 1_200_000, 3_400_000_000)] == \

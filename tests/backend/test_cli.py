@@ -161,9 +161,9 @@ def test_validate_prints_the_per_node_table(tmp_path: Path,
     rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
     expected = {
         "image": ("Input", "(N, 784)", "0", "0"),
-        "fc1": ("Linear", "(N, 128)", "100,480", "100.35k"),
+        "fc1": ("Linear", "(N, 128)", "100,480", "100K"),
         "relu1": ("ReLU", "(N, 128)", "0", None),
-        "fc2": ("Linear", "(N, 10)", "1,290", "1.28k"),
+        "fc2": ("Linear", "(N, 10)", "1,290", "1.3K"),
         "digit": ("Output", "(N, 10)", "0", "0"),
     }
     for name, (kind, shape, params, macs) in expected.items():
@@ -171,7 +171,7 @@ def test_validate_prints_the_per_node_table(tmp_path: Path,
         assert re.search(rf"^{name}\s+{kind}\s+{re.escape(shape)}\s+{params}\s", row), row
         if macs is not None:
             assert row.rstrip().endswith(macs), row
-    assert "total: 101,770 parameters, 101.63k MACs per sample" in out
+    assert "total: 101,770 parameters, 102K MACs per sample" in out
     assert out.rstrip().endswith("valid")
 
 
