@@ -32,6 +32,7 @@ from graph.layout import auto_wrap_for, layered_positions
 from graph.templates import build_template
 
 log = logging.getLogger(__name__)
+PANELS_HEIGHT_WHILE_TRAINING = 480  # px: four curves with readable axes
 PROJECT_FILTER = "LayerForge projects (*.json);;Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
 MAX_RECENT = 8
 AUTOSAVE_MS = 30_000
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
             panel = self.training_panel
             panel.liveStats.connect(lambda event: self.scene.set_live_stats(event.layers))
             panel.session.started.connect(lambda _: self.evaluation_panel.clear())
+            panel.session.started.connect(lambda _: self.give_panels_room())
             panel.session.runEnded.connect(lambda: self.scene.set_live_stats(None))
             panel.failedAt.connect(lambda name: self.scene.mark_failed(
                 name, f"'{name}' failed during training: see the Training tab"))
@@ -256,6 +258,21 @@ class MainWindow(QMainWindow):
         self.bottom_tabs.addTab(self.code_view, "Code")
         self.bottom_tabs.addTab(self.export_panel, "Export")
         self.bottom_tabs.setCurrentIndex(max(current, 0))
+
+    def give_panels_room(self) -> None:
+        """A run started: make the bottom panels tall enough for readable curves (the user
+        may have shrunk them to see more of the canvas), never more than half the window."""
+        dock = self.bottom_dock
+        if dock.isFloating() or not dock.isVisible():
+            return
+        want = min(PANELS_HEIGHT_WHILE_TRAINING, self.height() // 2)
+        if dock.height() < want:
+            view = self.view
+            items = self.scene.itemsBoundingRect()
+            fitted = view.mapToScene(view.viewport().rect()).boundingRect().contains(items)
+            self.resizeDocks([dock], [want], Qt.Orientation.Vertical)
+            if fitted:  # the whole network was in view: keep it so in the smaller canvas
+                QTimer.singleShot(0, view, view.zoom_to_fit)
 
     def _show_epoch_report(self, report) -> None:
         """During training: the forecast plot or text samples of the latest epoch."""

@@ -71,13 +71,14 @@ def main(out_dir: str = "resources/screenshots") -> None:
         window.show()
         panel = window.training_panel
         window.bottom_tabs.setCurrentWidget(panel)
+        epochs_shown: list = []
+        panel.session.epochEnded.connect(epochs_shown.append)
         panel.start()
         shot = key != "digits-cnn"
         while panel.session.running:
-            app.processEvents()
-            if not shot and panel.session.run is not None and panel.session.run.history:
-                for _ in range(3):
-                    app.processEvents()
+            idle(0.05)  # the event loop waits as in the app (a busy loop would starve training)
+            if not shot and epochs_shown:  # an epoch's points arrived
+                idle(0.5)  # the curves redraw a moment after new points
                 window.grab().save(str(out / "training-in-progress.png"))
                 print(out / "training-in-progress.png")
                 shot = True
@@ -103,6 +104,15 @@ def main(out_dir: str = "resources/screenshots") -> None:
     window.close()
 
     test_tab_screenshots(app, out)
+
+
+def idle(seconds: float) -> None:
+    """Run the event loop for ``seconds``, sleeping when there is nothing to do."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    loop.exec()
 
 
 def _demo_model_and_video(folder: Path) -> tuple[Path, Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 
 import pytest
@@ -503,6 +504,45 @@ def test_live_overlay_shows_during_training_and_clears_after(gui, qtbot, monkeyp
     with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
         click(panel.stop_button)
     assert all(item.live is None for item in items)
+
+
+def test_a_run_gives_the_curves_room_and_runs_at_a_lower_cpu_priority(gui, qtbot, monkeypatch):
+    from app.main_window import PANELS_HEIGHT_WHILE_TRAINING
+
+    window = gui.window(document=hello(batch_size=8, epochs=500))
+    window.resize(1400, 1000)
+    window.bottom_tabs.setCurrentWidget(window.training_panel)
+    window.resizeDocks([window.bottom_dock], [100], Qt.Orientation.Vertical)  # shrunk
+    qtbot.waitUntil(lambda: window.bottom_dock.height() < PANELS_HEIGHT_WHILE_TRAINING)
+    panel = window.training_panel
+    Feed(panel, monkeypatch, make_bundle())
+    recorder = Recorder(panel.session)
+    click(panel.train_button)
+    wait_batches(qtbot, recorder, 2)
+    qtbot.waitUntil(lambda: window.bottom_dock.height() >= PANELS_HEIGHT_WHILE_TRAINING,
+                    timeout=5000)
+    if HAVE_PROC and sys.platform.startswith("linux"):  # the GUI thread keeps its priority
+        nice = {name: n for name, n in thread_niceness()}
+        assert nice["main"] == 0 and nice["training"] > 0, nice
+    with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
+        click(panel.stop_button)
+
+
+def thread_niceness() -> list[tuple[str, int]]:
+    """(main|training|other, niceness) of this process's OS threads, from /proc."""
+    result = []
+    for task in sorted(os.listdir("/proc/self/task")):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/self/task/{task}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue  # the thread ended meanwhile
+        kind = "main" if int(task) == os.getpid() else \
+            "training" if comm == "_RunThread" else "other"
+        result.append((kind, int(fields[16])))
+    return result
 
 
 # ---- 10. closing the window mid-run -------------------------------------------------------
