@@ -22,7 +22,7 @@ from backend import train as tr
 from graph.project import Project
 
 log = logging.getLogger(__name__)
-DRAIN_MS = 400  # at most 2.5 GUI updates per second: on 2 cores every repaint is taken from training
+DRAIN_MS = 500  # 2 GUI updates a second: on 2 cores every repaint is taken from training
 
 
 TRAINING_NICENESS = 5  # how much lower the training thread's CPU priority is than the GUI's
