@@ -7,13 +7,16 @@ waits for that mutex (checked with gdb: a training run froze the app). So the GU
 automatic collection off and collects on its own thread from a timer (pyqtgraph's
 GarbageCollector, made for exactly this).
 
-A full collection then walks every object torch, numpy and Qt created (~70 ms here, holding
-the GIL, so training waits too); ``settle()`` before a run moves what exists into the
-permanent generation (``gc.freeze``) so the collections during the run only walk new objects;
-``settle_setup()`` does the same, without a collection, once the run has built its model and
-loaded its data (that setup, with the modules it imports the first time, leaves tens of
-thousands of new objects: a collection that walked them took ~50 ms, a visible stall).
-``unsettle()`` after the run hands them back to the collector.
+A full collection walks every object torch, numpy and Qt created: ~140 ms after startup,
+~300 ms after a run (measured), holding the GIL. Such a collection, due every few minutes,
+would freeze the editor at a random moment. So full collections happen only at natural
+pauses (``settle_idle``: once the event loop starts, and when a run ends), and every object
+alive then moves to the permanent generation (``gc.freeze``); the timer's collections only
+walk what was created since. ``settle()`` before a run does the same; ``settle_setup()``
+freezes the run's setup (model, data, first imports: ~120k objects) without a collection,
+and no collection runs during that setup (one took ~60 ms). ``unsettle()`` after the run
+collects everything once (the run's model is garbage in reference cycles: fx graphs point
+back at their module) and freezes the rest again.
 """
 from __future__ import annotations
 
@@ -35,6 +38,17 @@ def collect_on_gui_thread(app) -> None:
                     super().check()
 
         app._gui_thread_gc = Collector(interval=1.0)
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, settle_idle)  # once the window is up: startup's objects stay
+
+
+def settle_idle() -> None:
+    """A full collection now, then every survivor is exempt from the timer's collections
+    (GUI thread, at a pause the user expects: startup, the end of a run)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def settle() -> None:
@@ -54,6 +68,6 @@ def settle_setup() -> None:
 
 
 def unsettle() -> None:
-    """After a run: objects frozen by ``settle()`` may be collected again (on this thread)."""
+    """After a run (GUI thread): collect its garbage, freeze what is left."""
     _setting_up.clear()
-    gc.unfreeze()
+    settle_idle()

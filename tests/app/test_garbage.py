@@ -3,6 +3,7 @@ setup (its objects are frozen right after it instead), everything handed back af
 from __future__ import annotations
 
 import gc
+import weakref
 
 from app.garbage import collect_on_gui_thread, settle, settle_setup, unsettle
 
@@ -32,9 +33,20 @@ def test_no_collection_during_a_runs_setup_then_its_objects_are_frozen(qapp):
         make_garbage()
         collector.check()
         assert gc.get_count()[0] < collector.threshold[0]  # collections are back
+        model = Cyclic()  # the run's model: garbage in a reference cycle once the run ends
+        settle_setup()
+        gone = weakref.ref(model)
+        del model
+        assert gone() is not None  # frozen: the run's collections leave it alone
     finally:
         unsettle()
-    assert gc.get_freeze_count() == 0  # after the run everything can be collected again
+    assert gone() is None  # the run is over: its garbage was collected
+    assert gc.get_freeze_count() > 0  # and what is left stays out of the timer's collections
     make_garbage()
     collector.check()
     assert gc.get_count()[0] < collector.threshold[0]
+
+
+class Cyclic:
+    def __init__(self) -> None:
+        self.me = self
