@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QTabWidget, QUndoView)
@@ -14,10 +14,10 @@ from app.document import Document
 from app.editor.codeview import CodeView
 from app.editor.inspector import InspectorWidget
 from app.editor.mime import GRAPH_MIME
-from graph.formatting import format_macs
 from app.editor.minimap import Minimap
 from app.editor.palette import PaletteWidget
 from app.editor.scene import GraphScene
+from app.editor.style import action_icon
 from app.editor.view import GraphView
 from app.panels.data_panel import DataPanel
 from app.panels.evaluation import EvaluationPanel
@@ -28,6 +28,7 @@ from app.recovery import RecoveryFile
 from graph.clipboard import copy_nodes, paste_command
 from graph.commands import MoveNodes
 from graph.errors import LayerForgeError
+from graph.formatting import format_macs
 from graph.layout import auto_wrap_for, layered_positions
 from graph.templates import build_template
 
@@ -149,7 +150,8 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setIconSize(QSize(20, 20))
         self.toolbar = toolbar
         self._refresh_recent()
 
@@ -178,6 +180,21 @@ class MainWindow(QMainWindow):
         self.toolbar.addActions([self.act_undo, self.act_redo])
         self.toolbar.addSeparator()
         self.toolbar.addActions([self.act_layout, self.act_fit])
+        self._apply_icons()
+
+    def _apply_icons(self) -> None:
+        """Vector icons in the theme's text colour (again when the theme changes)."""
+        palette = self.palette()
+        for act, name in ((self.act_new, "new"), (self.act_open, "open"),
+                          (self.act_save, "save"), (self.act_undo, "undo"),
+                          (self.act_redo, "redo"), (self.act_layout, "layout"),
+                          (self.act_fit, "fit")):
+            act.setIcon(action_icon(name, palette))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.document is not None:
+            self._apply_icons()
 
     # ---- the document ----------------------------------------------------------------------
     def set_document(self, document: Document) -> None:

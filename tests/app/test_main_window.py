@@ -519,3 +519,39 @@ def test_opening_documents_one_after_another_leaves_no_old_canvas_behind(gui, qt
     assert window.isWindowModified()
     window.act_undo.trigger()
     assert not window.isWindowModified()
+
+
+# ---- icons -------------------------------------------------------------------------------
+def icon_lightness(action, size: int = 24) -> float:
+    """Mean lightness of the icon's drawn (opaque) pixels at 2x (a high-dpi screen)."""
+    from PySide6.QtCore import QSize
+
+    image = action.icon().pixmap(QSize(size, size), 2.0).toImage()
+    assert image.width() == 2 * size  # rendered for the high-dpi size, not scaled up
+    values = [image.pixelColor(x, y) for x in range(image.width())
+              for y in range(image.height())]
+    drawn = [c.lightness() for c in values if c.alpha() > 200]
+    assert drawn, "the icon is empty"
+    return sum(drawn) / len(drawn)
+
+
+def test_toolbar_icons_are_sharp_and_follow_the_theme(gui, qapp):
+    from PySide6.QtGui import QColor, QPalette
+
+    window = gui.window()
+    actions = [window.act_new, window.act_open, window.act_save, window.act_undo,
+               window.act_redo, window.act_layout, window.act_fit]
+    assert all(not a.icon().isNull() for a in actions)
+    assert all(a in window.toolbar.actions() for a in actions)
+    assert icon_lightness(window.act_save) < 100  # dark lines on a light theme
+    before = qapp.palette()
+    dark = QPalette(before)
+    for role, color in ((QPalette.ColorRole.Window, "#262626"),
+                        (QPalette.ColorRole.WindowText, "#eeeeee")):
+        dark.setColor(role, QColor(color))
+    qapp.setPalette(dark)
+    try:
+        qapp.processEvents()
+        assert icon_lightness(window.act_save) > 180  # light lines on a dark theme
+    finally:
+        qapp.setPalette(before)
