@@ -100,8 +100,11 @@ class TrainingSession(QObject):
         return self._thread is not None
 
     def start(self, project: Project, out_dir: str | Path | None = None,
-              monitor_interval: float | None = 0.25, **kwargs: Any) -> tr.TrainingRun:
-        """Train a copy of ``project`` (later edits of the graph don't touch the run)."""
+              monitor_interval: float | None = DRAIN_MS / 1000,
+              **kwargs: Any) -> tr.TrainingRun:
+        """Train a copy of ``project`` (later edits of the graph don't touch the run). Layer
+        statistics are sampled once per GUI update by default: the window shows only the
+        newest, and each sample costs the training thread a little."""
         if self.running:
             raise RuntimeError("a training run is already going")
         settle()  # the run's garbage collections then skip everything that exists now

@@ -18,9 +18,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (QFileDialog, QGraphicsItem, QHBoxLayout, QLabel,
-                               QMessageBox, QPushButton, QSlider, QVBoxLayout, QWidget)
+                               QMessageBox, QPushButton, QSizePolicy, QSlider, QVBoxLayout,
+                               QWidget)
 
 from app.editor.style import is_dark, muted_color
+from app.status_line import StatusLine
 from graph.fileio import atomic_write_bytes
 from graph.formatting import format_count
 
@@ -261,7 +263,10 @@ class TrainingCurves(QWidget):
                                              .horizontalAdvance("0.00") + 4)
         self.smoothing_slider.valueChanged.connect(
             lambda value: self.set_smoothing(value / 100.0))
-        self.count_label = QLabel("")
+        # changes with every redraw: a QLabel would re-lay out the window each time
+        self.count_label = StatusLine(
+            "", minimum_width=self.fontMetrics().horizontalAdvance("1,000,000 batches") + 8)
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.export_png_button = QPushButton("Export PNG…")
         self.export_png_button.setToolTip("Save the four plots as a PNG image")
         self.export_png_button.clicked.connect(self._ask_export_png)

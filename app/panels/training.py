@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, Q
 from app.document import Document
 from app.editor.inspector import make_editor
 from app.panels.curves import CurveRun, TrainingCurves
+from app.status_line import StatusLine
 from app.workers import TrainingSession
 from backend import train as tr
 from graph.commands import SetTraining
@@ -163,7 +164,7 @@ class TrainingPanel(QWidget):
         buttons.addStretch()
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.status = QLabel("Ready. Press Train.")
+        self.status = StatusLine("Ready. Press Train.")
         self.banner = QLabel(wordWrap=True)
         self.banner.setStyleSheet("color: #e5484d;")
         self.banner.hide()
@@ -399,13 +400,17 @@ class TrainingPanel(QWidget):
         done = (last.epoch - info.start_epoch) * info.batches_per_epoch + last.batch + 1
         epochs = self.session.run.settings["epochs"] if self.session.run else info.epochs
         total = (epochs - info.start_epoch) * info.batches_per_epoch
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
         elapsed = time.perf_counter() - self._started_at
         eta = elapsed / done * (total - done) if done else math.inf
         rate = sum(e.samples_per_second for e in events) / len(events)
+        # QProgressBar.setValue repaints at once (through every parent): one update instead
+        self.progress.setUpdatesEnabled(False)
+        if self.progress.maximum() != max(total, 1):
+            self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
         self.progress.setFormat(f"epoch {last.epoch + 1}/{epochs} · batch {last.batch + 1}/"
                                 f"{last.batches} · {rate:,.0f} samples/s · ETA {format_eta(eta)}")
+        self.progress.setUpdatesEnabled(True)
         if self.state == "running":
             self.status.setText(f"loss {last.loss:.4f} · lr {last.lr:.3g}")
 
