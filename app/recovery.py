@@ -64,7 +64,11 @@ def _owner_is_running(path: Path) -> bool:
 def pending_recoveries() -> list[Path]:
     """Recovery files left behind (newest first): an app crashed with unsaved changes. The
     files of documents open right now, in this or another running LayerForge, are not."""
-    left = [p for p in recovery_dir().glob("*.json") if not _owner_is_running(p)]
+    folder = recovery_dir()
+    for lock in folder.glob("*.lock"):  # a crash before the first autosave leaves only these
+        if not lock.with_suffix(".json").exists():
+            _owner_is_running(lock)  # a stale lock is removed on the way
+    left = [p for p in folder.glob("*.json") if not _owner_is_running(p)]
     return sorted(left, key=lambda p: p.stat().st_mtime, reverse=True)
 
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -27,11 +28,16 @@ OTHER_INSTANCE = textwrap.dedent("""
 """)
 
 
+def start_other_instance() -> subprocess.Popen:
+    """Another LayerForge with unsaved work; it prints its recovery file's path."""
+    return subprocess.Popen([sys.executable, "-c", OTHER_INSTANCE], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=dict(os.environ),
+                            cwd=os.getcwd())
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kills a child process")
 def test_another_running_instances_autosave_is_not_offered_until_it_dies(isolated_app):
-    other = subprocess.Popen([sys.executable, "-c", OTHER_INSTANCE], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, env=dict(os.environ),
-                             cwd=os.getcwd())
+    other = start_other_instance()
     try:
         path = other.stdout.readline().strip()
         assert path.endswith(".json"), f"the other instance did not start: {path!r}"
@@ -45,3 +51,18 @@ def test_another_running_instances_autosave_is_not_offered_until_it_dies(isolate
     assert [str(p) for p in recovered] == [path]
     project, original = read_recovery(recovered[0])
     assert original is None and project.graph.find("fc1") is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kills a child process")
+def test_a_lock_left_by_a_crash_before_any_autosave_is_cleaned_up(isolated_app):
+    other = start_other_instance()
+    try:
+        path = other.stdout.readline().strip()
+    finally:
+        other.kill()
+        other.wait(10)
+    lock = Path(path).with_suffix(".lock")
+    assert lock.exists()  # the crash left its lock behind
+    Path(path).unlink()  # as if it had crashed before its first autosave
+    assert pending_recoveries() == []
+    assert not lock.exists()  # the orphan lock is gone
