@@ -207,11 +207,13 @@ _relays: set[_Relay] = set()  # kept alive on the GUI thread until their result 
 
 
 def call_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
-                       name: str = "layerforge-task") -> threading.Thread:
+                       name: str = "layerforge-task",
+                       owner: QObject | None = None) -> threading.Thread:
     """Run ``fn()`` on a daemon thread; ``on_done(result)`` then runs on the GUI thread, with
     the exception instead of a result if ``fn`` raised. For short jobs (seconds) whose result
-    only a widget needs: a closing app does not wait for them."""
-    relay = _Relay()  # created here: it belongs to the GUI thread, and so does on_done
+    only a widget needs: a closing app does not wait for them. If ``owner`` (the widget that
+    asked) is deleted first, ``on_done`` is not called."""
+    relay = _Relay(owner)  # created here: it belongs to the GUI thread, and so does on_done
 
     def deliver(result: Any) -> None:
         _relays.discard(relay)
@@ -226,7 +228,10 @@ def call_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
         except Exception as exc:  # noqa: BLE001 - handed to on_done, which shows it
             log.exception("background task %s failed", name)
             result = exc
-        relay.done.emit(result)
+        try:
+            relay.done.emit(result)
+        except RuntimeError:  # the owner, and the relay with it, is gone: nobody to tell
+            _relays.discard(relay)
 
     thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()

@@ -634,7 +634,8 @@ class TextView(QWidget):
         self.generate_button.setEnabled(False)
         self.generate_button.setText("Generating…")
         call_in_background(lambda: sample_fn(temperature),
-                           lambda result: self._sampled(ticket, result), "layerforge-text")
+                           lambda result: self._sampled(ticket, result), "layerforge-text",
+                           owner=self)
 
     @property
     def busy(self) -> bool:
@@ -645,12 +646,11 @@ class TextView(QWidget):
         self._sampling = False
         self.generate_button.setText("Generate")
         self.generate_button.setEnabled(self.sample_fn is not None)
-        if ticket != self._ticket:
-            return  # the sampler changed meanwhile (a new run, a cleared panel)
-        if isinstance(result, Exception):  # a broken model must not take the app down
-            result = f"Could not generate text: {result}"
-        self.text.setPlainText(str(result))
-        if self._again:
+        if ticket == self._ticket:  # else the sampler changed meanwhile (a new run, a clear)
+            if isinstance(result, Exception):  # a broken model must not take the app down
+                result = f"Could not generate text: {result}"
+            self.text.setPlainText(str(result))
+        if self._again:  # asked for again while this one ran (maybe of a newer sampler)
             self.refresh()
 
     def _color_hint(self) -> None:

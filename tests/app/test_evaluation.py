@@ -243,3 +243,41 @@ def test_a_failing_sampler_shows_the_error(panel, qtbot) -> None:
 
     panel.show_text(broken)
     qtbot.waitUntil(lambda: "size mismatch" in panel.text_view.text.toPlainText(), timeout=3000)
+
+
+def test_a_new_sampler_asked_for_while_the_old_one_runs_gets_its_text(panel, qtbot) -> None:
+    release = threading.Event()
+
+    def old(temperature: float) -> str:
+        release.wait(5)
+        return "last epoch's text"
+
+    view = panel.text_view
+    panel.show_text(old)  # epoch 1's samples, still being generated...
+    qtbot.waitUntil(lambda: view.busy, timeout=1000)
+    panel.show_text(lambda t: "this epoch's text")  # ...when epoch 2's arrive
+    release.set()
+    qtbot.waitUntil(lambda: view.text.toPlainText() == "this epoch's text" and not view.busy,
+                    timeout=3000)
+
+
+def test_closing_the_view_while_it_samples_is_harmless(qtbot) -> None:
+    from app.panels.evaluation import TextView
+
+    release = threading.Event()
+    done = threading.Event()
+
+    def slow(temperature: float) -> str:
+        release.wait(5)
+        done.set()
+        return "late text"
+
+    view = TextView()
+    view.set_sample_fn(slow)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.busy, timeout=1000)
+    view.deleteLater()
+    qtbot.wait(10)  # the widget (and the result's relay, owned by it) is gone
+    release.set()
+    assert done.wait(5)
+    qtbot.wait(50)  # nothing left to deliver to: no error, no crash
