@@ -97,6 +97,50 @@ class PortItem(QGraphicsItem):
         self.update()
 
 
+class LiveStrip(QGraphicsItem):
+    """The training overlay under a card: μ/σ of the activations and the gradient norm,
+    coloured blue when gradients vanish and orange when they explode. Its own item, so the
+    updates a few times a second repaint this strip, not the cached card above it."""
+
+    def __init__(self, node_item: "NodeItem") -> None:
+        super().__init__(node_item)
+        self.stat = None  # backend.monitor.LayerStat
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.hide()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(6, 2, NODE_WIDTH - 12, LIVE_HEIGHT - 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        stat = self.stat
+        if stat is None:
+            return
+        text = QApplication.palette().color(QPalette.ColorRole.Text)
+        status = stat.status
+        color = {"vanishing": QColor("#3b82f6"), "exploding": QColor("#f97316")}.get(
+            status, QColor(text.red(), text.green(), text.blue(), 40))
+        box = self.boundingRect()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        fill = QColor(color)
+        fill.setAlpha(70 if status == "ok" else 150)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(box, 4, 4)
+        if detail_level(painter) < DETAIL_ZOOM:
+            return
+        grad = "–" if stat.grad_norm != stat.grad_norm else f"{stat.grad_norm:.1e}"
+        act = "" if stat.act_mean != stat.act_mean else \
+            f"μ {stat.act_mean:+.2f} σ {stat.act_std:.2f}  "
+        font = QFont(painter.font())
+        font.setPointSizeF(7.5)
+        painter.setFont(font)
+        painter.setPen(text)
+        label = f"{act}∇ {grad}" + ("  vanishing" if status == "vanishing" else
+                                    "  exploding" if status == "exploding" else "")
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
+
 class NodeItem(QGraphicsObject):
     """A node card: coloured category header, title, key parameters, ports."""
 
@@ -105,7 +149,7 @@ class NodeItem(QGraphicsObject):
         self.node_id = node.id
         self.errors: list[str] = []
         self.warnings: list[str] = []
-        self.live = None  # backend.monitor.LayerStat while training, else None
+        self.strip = LiveStrip(self)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
@@ -139,6 +183,7 @@ class NodeItem(QGraphicsObject):
                 ports[name] = port
                 port.setPos(NODE_WIDTH if out else 0.0, HEADER_HEIGHT + 5 + (i + 0.5) * ROW_HEIGHT)
         self.show_port_names = len(in_ports) > 1
+        self.strip.setPos(0, self.height)
         self.update()
 
     def set_problems(self, errors: list[str], warnings: list[str]) -> None:
@@ -147,18 +192,21 @@ class NodeItem(QGraphicsObject):
             self.setToolTip("\n".join(errors + warnings))
             self.update()
 
+    @property
+    def live(self):
+        """The training overlay's statistics (backend.monitor.LayerStat), or None."""
+        return self.strip.stat
+
     def set_live(self, stat) -> None:
         """Training overlay: activation statistics and gradient norm (None hides it)."""
-        if stat is None and self.live is None:
+        if stat is None and self.strip.stat is None:
             return
-        if (stat is None) != (self.live is None):
-            self.prepareGeometryChange()
-        self.live = stat
-        self.update()
+        self.strip.stat = stat
+        self.strip.setVisible(stat is not None)
+        self.strip.update()
 
     def boundingRect(self) -> QRectF:
-        extra = LIVE_HEIGHT if self.live is not None else 0.0
-        return QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6 + extra)
+        return QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -187,8 +235,6 @@ class NodeItem(QGraphicsObject):
         if detail_level(painter) < DETAIL_ZOOM:
             if self.errors:
                 self._paint_error_dot(painter)
-            if self.live is not None:
-                self._paint_live(painter, palette.color(QPalette.ColorRole.Text), with_text=False)
             return
         font = QFont(painter.font())
         font.setPointSizeF(9.5)
@@ -223,39 +269,11 @@ class NodeItem(QGraphicsObject):
                                  Qt.AlignmentFlag.AlignVCenter, name)
         if self.errors:
             self._paint_error_dot(painter)
-        if self.live is not None:
-            self._paint_live(painter, text)
 
     def _paint_error_dot(self, painter: QPainter) -> None:
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor("#e5484d"))
         painter.drawEllipse(QPointF(NODE_WIDTH - 8, self.height - 8), 4, 4)
-
-    def _paint_live(self, painter: QPainter, text: QColor, with_text: bool = True) -> None:
-        """A strip under the card: μ/σ of the activations and the gradient norm, coloured
-        blue when gradients vanish and orange when they explode."""
-        stat = self.live
-        status = stat.status
-        color = {"vanishing": QColor("#3b82f6"), "exploding": QColor("#f97316")}.get(
-            status, QColor(text.red(), text.green(), text.blue(), 40))
-        box = QRectF(6, self.height + 2, NODE_WIDTH - 12, LIVE_HEIGHT - 4)
-        painter.setPen(Qt.PenStyle.NoPen)
-        fill = QColor(color)
-        fill.setAlpha(70 if status == "ok" else 150)
-        painter.setBrush(fill)
-        painter.drawRoundedRect(box, 4, 4)
-        if not with_text:
-            return
-        grad = "–" if stat.grad_norm != stat.grad_norm else f"{stat.grad_norm:.1e}"
-        act = "" if stat.act_mean != stat.act_mean else \
-            f"μ {stat.act_mean:+.2f} σ {stat.act_std:.2f}  "
-        font = QFont(painter.font())
-        font.setPointSizeF(7.5)
-        painter.setFont(font)
-        painter.setPen(text)
-        label = f"{act}∇ {grad}" + ("  vanishing" if status == "vanishing" else
-                                    "  exploding" if status == "exploding" else "")
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
