@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -204,6 +205,8 @@ class _Relay(QObject):
 
 
 _relays: set[_Relay] = set()  # kept alive on the GUI thread until their result arrived
+_threads: set[threading.Thread] = set()  # background calls still running
+_threads_lock = threading.Lock()
 
 
 def call_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
@@ -232,7 +235,27 @@ def call_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None],
             relay.done.emit(result)
         except RuntimeError:  # the owner, and the relay with it, is gone: nobody to tell
             _relays.discard(relay)
+        finally:
+            with _threads_lock:
+                _threads.discard(threading.current_thread())
 
     thread = threading.Thread(target=work, name=name, daemon=True)
+    with _threads_lock:
+        _threads.add(thread)
     thread.start()
     return thread
+
+
+def wait_for_background(timeout: float = 30.0) -> bool:
+    """Join every background call still running (tests, application exit); True if none is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _threads_lock:
+            threads = list(_threads)
+        if not threads:
+            return True
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if time.monotonic() >= deadline:
+            with _threads_lock:
+                return not _threads

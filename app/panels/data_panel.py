@@ -11,7 +11,6 @@ import itertools
 import json
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QCoreApplication, QObject, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.editor.style import error_color, is_dark, muted_color, warning_color
+from app.workers import call_in_background
 from backend.data import DATASET_NAMES, DataBundle, Split, load_dataset
 from backend.data.images import DEFAULT_ROOT
 from backend.data.timeseries import DEFAULT_CSV, DEFAULT_HORIZON
@@ -261,36 +261,13 @@ def text_excerpt(bundle: DataBundle, limit: int) -> str:
 
 # ---- the loading thread -------------------------------------------------------------------------
 
-class _LoadRelay(QObject):
-    """Carries results from loading threads to the GUI thread (a queued signal).
-
-    One per application, parented to it: it lives on the GUI thread and outlives any panel,
-    so a thread that finishes after its panel is gone still emits into something valid.
-    """
-
-    finished = Signal(int, object)  # ticket, DataPreview or the exception
+_tickets = itertools.count(1)  # which load a result answers
 
 
-_relay: _LoadRelay | None = None
-_tickets = itertools.count(1)
-_live_threads: set[threading.Thread] = set()
-_live_lock = threading.Lock()
-
-
-def _load_relay() -> _LoadRelay:
-    global _relay
-    try:
-        if _relay is not None:
-            _relay.objectName()  # raises RuntimeError once the C++ object is gone
-            return _relay
-    except RuntimeError:
-        pass
-    _relay = _LoadRelay(QCoreApplication.instance())
-    return _relay
-
-
-def _load_in_thread(relay: _LoadRelay, ticket: int, key: str, spec: dict[str, Any],
-                    input_kind: str, input_shape: tuple[int, ...], seed: int) -> None:
+def _load_preview(key: str, spec: dict[str, Any], input_kind: str,
+                  input_shape: tuple[int, ...], seed: int) -> Any:
+    """Load the dataset and build its preview (a loading thread); the DataPreview, or the
+    exception that stopped it."""
     started = time.perf_counter()
     try:
         bundle = load_dataset(spec, input_kind, input_shape, seed)
@@ -302,28 +279,7 @@ def _load_in_thread(relay: _LoadRelay, ticket: int, key: str, spec: dict[str, An
     except Exception as exc:  # noqa: BLE001 - a broken file or library must not kill the app
         log.exception("loading dataset %r failed", spec.get("name"))
         result = exc
-    try:
-        relay.finished.emit(ticket, result)
-    except RuntimeError:  # the application is gone
-        pass
-    finally:
-        with _live_lock:
-            _live_threads.discard(threading.current_thread())
-
-
-def wait_for_loads(timeout: float = 30.0) -> bool:
-    """Join every loading thread still running (tests, application exit); True if none is."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with _live_lock:
-            threads = list(_live_threads)
-        if not threads:
-            return True
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if time.monotonic() >= deadline:
-            with _live_lock:
-                return not _live_threads
+    return result
 
 
 def _spec_key(spec: dict[str, Any], input_kind: str, input_shape: tuple[int, ...],
@@ -508,8 +464,6 @@ class DataPanel(QWidget):
 
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(lambda: self.load_now(force=False))
-        self._relay = _load_relay()
-        self._relay.finished.connect(self._on_loaded)
 
         self._build()
         if document is not None:
@@ -936,13 +890,10 @@ class DataPanel(QWidget):
             self._preview = None  # another dataset's preview would mislead meanwhile
             self._clear_preview(loading)
         self._set_busy(True, loading)
-        thread = threading.Thread(
-            target=_load_in_thread, name=f"layerforge-data-{ticket}", daemon=True,
-            args=(self._relay, ticket, key, spec, kind, shape, seed))
-        with _live_lock:
-            _live_threads.add(thread)
-        # daemon: quitting during a slow download must not wait for it
-        thread.start()
+        # a daemon thread: quitting during a slow download must not wait for it
+        call_in_background(lambda: _load_preview(key, spec, kind, shape, seed),
+                           lambda result: self._on_loaded(ticket, result),
+                           f"layerforge-data-{ticket}", owner=self)
         self.loadStarted.emit()
 
     @property

@@ -12,7 +12,8 @@ pytest.importorskip("pytestqt")
 
 from app.document import Document  # noqa: E402
 from app.panels import data_panel as dp  # noqa: E402
-from app.panels.data_panel import DataPanel, wait_for_loads  # noqa: E402
+from app.panels.data_panel import DataPanel  # noqa: E402
+from app.workers import wait_for_background  # noqa: E402
 from graph.commands import Disconnect, SetParam  # noqa: E402
 from graph.templates import build_template  # noqa: E402
 
@@ -38,7 +39,7 @@ def make_panel(qtbot):
         return panel, document
 
     yield make
-    assert wait_for_loads(60), "a dataset loading thread is still running"
+    assert wait_for_background(60), "a dataset loading thread is still running"
 
 
 def settle(qtbot, panel) -> None:
@@ -397,7 +398,7 @@ def test_a_stale_result_is_ignored(qtbot, make_panel, monkeypatch, tmp_path):
 
     with qtbot.assertNotEmitted(panel.loadFinished, wait=300):
         release.set()
-        assert wait_for_loads(30)
+        assert wait_for_background(30)
     assert set(panel.grid.labels()) == {"circle", "square"}  # digits arrived late: dropped
     assert panel.class_counts() == {"circle": 12, "square": 12}
 

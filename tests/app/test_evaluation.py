@@ -220,13 +220,19 @@ def test_text_is_sampled_off_the_gui_thread_and_requests_meanwhile_run_once(pane
     assert view.generate_button.isEnabled()
 
 
-def test_a_sample_from_a_replaced_sampler_is_not_shown(panel, qtbot) -> None:
+def held_sampler(text: str) -> tuple:
+    """A sampler that answers ``text`` only once ``release`` is set: a slow model."""
     release = threading.Event()
 
-    def old(temperature: float) -> str:
+    def sample(temperature: float) -> str:
         release.wait(5)
-        return "stale text"
+        return text
 
+    return sample, release
+
+
+def test_a_sample_from_a_replaced_sampler_is_not_shown(panel, qtbot) -> None:
+    old, release = held_sampler("stale text")
     view = panel.text_view
     panel.show_text(old)
     qtbot.waitUntil(lambda: view.busy, timeout=1000)
@@ -246,12 +252,7 @@ def test_a_failing_sampler_shows_the_error(panel, qtbot) -> None:
 
 
 def test_a_new_sampler_asked_for_while_the_old_one_runs_gets_its_text(panel, qtbot) -> None:
-    release = threading.Event()
-
-    def old(temperature: float) -> str:
-        release.wait(5)
-        return "last epoch's text"
-
+    old, release = held_sampler("last epoch's text")
     view = panel.text_view
     panel.show_text(old)  # epoch 1's samples, still being generated...
     qtbot.waitUntil(lambda: view.busy, timeout=1000)
@@ -264,20 +265,15 @@ def test_a_new_sampler_asked_for_while_the_old_one_runs_gets_its_text(panel, qtb
 def test_closing_the_view_while_it_samples_is_harmless(qtbot) -> None:
     from app.panels.evaluation import TextView
 
-    release = threading.Event()
-    done = threading.Event()
-
-    def slow(temperature: float) -> str:
-        release.wait(5)
-        done.set()
-        return "late text"
-
+    slow, release = held_sampler("late text")
     view = TextView()
     view.set_sample_fn(slow)
     view.refresh()
     qtbot.waitUntil(lambda: view.busy, timeout=1000)
+    sampler = next(t for t in threading.enumerate() if t.name == "layerforge-text")
     view.deleteLater()
     qtbot.wait(10)  # the widget (and the result's relay, owned by it) is gone
     release.set()
-    assert done.wait(5)
+    sampler.join(5)
+    assert not sampler.is_alive()
     qtbot.wait(50)  # nothing left to deliver to: no error, no crash
