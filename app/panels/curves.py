@@ -30,6 +30,7 @@ pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much chea
 
 LEFT_AXIS_WIDTH = 56  # px: room for labels like 0.0003 or 1e-05 and the axis title
 STEP_EXTENT_MIN = 10  # the step axes start at 0..10 and grow to the next round number
+EPOCH_EXTENT_MIN = 2  # the epoch axes start at 1..2
 REDRAW_INTERVAL_MS = 200  # curves redraw between two drains (workers.DRAIN_MS): never in the same stall
 DEFAULT_SMOOTHING = 0.6
 
@@ -94,14 +95,36 @@ class _Columns:
             self._data = np.empty((self._data.shape[0], 1024))
 
 
-def round_up(x: float) -> float:
-    """The first of 10, 15, 20, 30, 40, 50, 75, 100, 150... at or above ``x`` (at most 1.5x)."""
-    decade = float(STEP_EXTENT_MIN)
+def round_up(x: float, minimum: float = STEP_EXTENT_MIN) -> float:
+    """The first of 10, 15, 20, 30, 40, 50, 75, 100, 150... (``minimum`` times 1, 1.5, 2, 3,
+    4, 5, 7.5 and their multiples of ten) at or above ``x``: at most 1.5x."""
+    decade = float(minimum)
     while True:
         for factor in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5):
             if decade * factor >= x:
                 return decade * factor
         decade *= 10
+
+
+def refit(old: tuple[float, float] | None, lo: float, hi: float,
+          pad: float = 0.1) -> tuple[float, float] | None:
+    """A live axis range that moves in coarse steps: None (keep ``old``) while ``old`` holds
+    ``lo..hi`` and is at most twice as tall as they need; otherwise ``lo..hi`` padded by
+    ``pad`` of their span on each side. A changed range re-renders the axis (ticks, labels,
+    grid), most of a live redraw's cost, so it should change rarely, not with every point."""
+    if old is not None and old[0] <= lo and hi <= old[1] and (hi - lo) * 2 >= old[1] - old[0]:
+        return None
+    margin = max(hi - lo, abs(hi) * 1e-3, 1e-9) * pad
+    return lo - margin, hi + margin
+
+
+def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) of the finite values of ``arrays``; None if there are none."""
+    finite = [a[np.isfinite(a)] for a in arrays]
+    finite = [a for a in finite if len(a)]
+    if not finite:
+        return None
+    return min(float(a.min()) for a in finite), max(float(a.max()) for a in finite)
 
 
 def ema(values: np.ndarray, factor: float, last: float = 0.0,
@@ -323,17 +346,19 @@ class TrainingCurves(QWidget):
         self.lr_plot = make_plot(0, 1, "step", "learning rate", True, None)
         self.epoch_plot = make_plot(1, 0, "epoch", "loss", False, (-6, 6))
         self.metric_plot = make_plot(1, 1, "epoch", "", False, (-6, 6))
-        for plot in (self.epoch_plot, self.metric_plot):
-            plot.setXRange(1, 2, padding=0.05)
         # Live ranges move in coarse steps, not with every point: a changed range re-renders
-        # the axis (ticks, labels, grid), the bulk of a live redraw.
-        self._step_extent = 0.0
-        self._loss_range: tuple[float, float] | None = None
-        self._overlay_loss_bounds: list[tuple[float, float]] = []  # of the overlays' curves
-        for plot in (self.batch_plot, self.lr_plot):
-            plot.enableAutoRange(axis="x", enable=False)
-            plot.setXRange(0, STEP_EXTENT_MIN, padding=0)
-        self.batch_plot.enableAutoRange(axis="y", enable=False)
+        # the axis (ticks, labels, grid), the bulk of a live redraw. The x axes span the whole
+        # planned run (``plan_run``) or grow to round numbers; the y axes are refitted only
+        # when a point falls outside or the range has become more than twice too tall.
+        self._planned_steps, self._planned_epochs = 0, 0
+        self._step_extent = self._epoch_extent = 0.0
+        self._y_ranges: dict[pg.PlotItem, tuple[float, float] | None] = {}
+        # (min, max) of each overlay curve, per plot: the y ranges take them in
+        self._overlay_bounds: dict[pg.PlotItem, list[tuple[float, float]]] = {}
+        for plot in (self.batch_plot, self.lr_plot, self.epoch_plot, self.metric_plot):
+            plot.enableAutoRange(enable=False)
+        self._set_step_extent(STEP_EXTENT_MIN)
+        self._set_epoch_extent(EPOCH_EXTENT_MIN)
         self._titles = {self.batch_plot: "Training loss per batch",
                         self.epoch_plot: "Loss per epoch", self.metric_plot: metric_title(""),
                         self.lr_plot: "Learning rate"}
@@ -413,10 +438,21 @@ class TrainingCurves(QWidget):
         self._lr_min, self._lr_max = math.inf, 0.0
         self._remove_overlay_items()
         self._overlay_runs = []
-        self._overlay_loss_bounds = []
-        self._loss_range = None
+        self._overlay_bounds = {}
+        self._y_ranges = {}
+        self._planned_steps, self._planned_epochs = 0, 0
         self._batches_dirty = self._epochs_dirty = True
         self.flush()
+
+    def plan_run(self, steps: int, epochs: int) -> None:
+        """The run's planned length (its last global step and epoch): the step and epoch axes
+        are laid out once for the whole run instead of growing while it trains. Cheap to call
+        again with the same plan; a longer one (epochs raised while paused) widens them."""
+        if (steps, epochs) == (self._planned_steps, self._planned_epochs):
+            return
+        self._planned_steps, self._planned_epochs = max(int(steps), 0), max(int(epochs), 0)
+        self._batches_dirty = self._epochs_dirty = True
+        self._schedule_redraw()
 
     def add_batches(self, steps: Sequence[int], losses: Sequence[float],
                     lrs: Sequence[float]) -> None:
@@ -535,13 +571,11 @@ class TrainingCurves(QWidget):
             log_lr = self._lr_max > 0 and self._lr_max / self._lr_min >= 10
             if self.lr_plot.getAxis("left").logMode != log_lr:
                 self.lr_plot.setLogMode(False, log_lr)
-            # a constant rate would be drawn at the centre of a meaningless +-0.5 range
-            constant = 0 < self._lr_max <= self._lr_min * (1 + 1e-9)
-            if constant:
-                self.lr_plot.setYRange(0, 2 * self._lr_max, padding=0)
-            elif not self.lr_plot.getViewBox().autoRangeEnabled()[1]:
-                self.lr_plot.enableAutoRange(axis="y")
-            self._fit_live_ranges()
+                # pyqtgraph turns auto-range back on for both axes here: keep them coarse
+                self.lr_plot.enableAutoRange(enable=False)
+                self.lr_plot.setXRange(0, self._step_extent, padding=0)
+                self._y_ranges.pop(self.lr_plot, None)  # decades now: refit
+            self._fit_live_ranges(log_lr)
             self.count_label.setText(
                 f"{format_count(b.size)} batches" if b.size else "")
             self.redraw_count += 1
@@ -557,35 +591,55 @@ class TrainingCurves(QWidget):
                 keep = np.isfinite(values)  # NaN = not measured (train metric of regression)
                 curve.setData(x[keep], values[keep])
             self._sync_metric_legend()
-            last = max(2.0, float(x[-1]) if len(x) else 1.0,
-                       *(float(r.epochs.max()) + 1 for r in self._overlay_runs if len(r.epochs)))
-            for plot in (self.epoch_plot, self.metric_plot):
-                plot.setXRange(1, last, padding=0.05)
+            last = max([float(x[-1]) if len(x) else 1.0,
+                        *(float(r.epochs.max()) + 1 for r in self._overlay_runs
+                          if len(r.epochs))])
+            self._set_epoch_extent(max(round_up(last, EPOCH_EXTENT_MIN), self._planned_epochs))
+            self._fit_y(self.epoch_plot, e.column(1), e.column(2))
+            self._fit_y(self.metric_plot, e.column(3) * scale, e.column(4) * scale)
 
-    def _fit_live_ranges(self) -> None:
-        """Step axes: extend to a round number past the last step (this run's or an
-        overlay's). Loss axis: refit only when a point falls outside or the range has become
-        more than twice too tall."""
+    def _fit_live_ranges(self, log_lr: bool) -> None:
+        """Step axes: the planned run, or a round number past the last step (this run's or an
+        overlay's). Loss and rate axes: refitted in coarse steps (``refit``)."""
         steps = self._batches.column(0)
         last = max([float(steps[-1]) if len(steps) else 0.0,
                     *(float(r.steps.max()) for r in self._overlay_runs if len(r.steps))])
-        extent = round_up(last)
+        self._set_step_extent(max(round_up(last), self._planned_steps))
+        self._fit_y(self.batch_plot, self._batches.column(1))
+        if 0 < self._lr_max <= self._lr_min * (1 + 1e-9):
+            # a constant rate: shown against zero, not at the centre of a meaningless range
+            self._set_y(self.lr_plot, (0.0, 2 * self._lr_max))
+        elif log_lr:  # the view of a log axis is in decades; zero rates are not drawn
+            self._fit_y(self.lr_plot, np.log10([self._lr_min, self._lr_max]))
+        else:
+            self._fit_y(self.lr_plot, self._batches.column(3))
+
+    def _set_step_extent(self, extent: float) -> None:
         if extent != self._step_extent:
             self._step_extent = extent
             for plot in (self.batch_plot, self.lr_plot):
                 plot.setXRange(0, extent, padding=0)
-        raw = self._batches.column(1)
-        finite = raw[np.isfinite(raw)]
-        bounds = [(float(finite.min()), float(finite.max()))] if len(finite) else []
-        bounds += self._overlay_loss_bounds
-        if not bounds:
+
+    def _set_epoch_extent(self, extent: float) -> None:
+        if extent != self._epoch_extent:
+            self._epoch_extent = extent
+            for plot in (self.epoch_plot, self.metric_plot):
+                plot.setXRange(1, extent, padding=0.05)
+
+    def _fit_y(self, plot: pg.PlotItem, *values: np.ndarray) -> None:
+        """Refit ``plot``'s y range to ``values`` and its overlays' curves, coarsely."""
+        found = [b for b in (_bounds(*values),) if b] + self._overlay_bounds.get(plot, [])
+        if not found:
             return
-        lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
-        old = self._loss_range
-        if old is None or lo < old[0] or hi > old[1] or (hi - lo) * 2 < old[1] - old[0]:
-            pad = max(hi - lo, abs(hi) * 1e-3, 1e-9) * 0.1
-            self._loss_range = (lo - pad, hi + pad)
-            self.batch_plot.setYRange(*self._loss_range, padding=0)
+        fitted = refit(self._y_ranges.get(plot), min(b[0] for b in found),
+                       max(b[1] for b in found))
+        if fitted is not None:
+            self._set_y(plot, fitted)
+
+    def _set_y(self, plot: pg.PlotItem, y_range: tuple[float, float]) -> None:
+        if self._y_ranges.get(plot) != y_range:
+            self._y_ranges[plot] = y_range
+            plot.setYRange(*y_range, padding=0)
 
     def _sync_metric_legend(self) -> None:
         """No "train" entry in the metric legend when no train metric was measured."""
@@ -610,7 +664,7 @@ class TrainingCurves(QWidget):
 
     def _draw_overlays(self) -> None:
         self._remove_overlay_items()
-        self._overlay_loss_bounds = []
+        self._overlay_bounds = {}
         t = self._theme
         scale = _metric_scale(self._metric)
         for i, run in enumerate(self._overlay_runs):
@@ -620,9 +674,6 @@ class TrainingCurves(QWidget):
             if len(run.steps):
                 smoothed = ema(run.losses, self._factor)[0]
                 self._add_overlay(self.batch_plot, run.steps, smoothed, dashed, run.label)
-                finite = smoothed[np.isfinite(smoothed)]
-                if len(finite):
-                    self._overlay_loss_bounds.append((float(finite.min()), float(finite.max())))
             epochs = run.epochs + 1
             # train dotted, validation dashed; the legend names the run once per plot
             self._add_overlay(self.epoch_plot, epochs, run.train_loss, dotted, None)
@@ -644,6 +695,7 @@ class TrainingCurves(QWidget):
         if not keep.any():
             return
         item = pg.PlotDataItem(x[keep], y[keep], pen=pen, name=label)
+        self._overlay_bounds.setdefault(plot, []).append(_bounds(y[keep]))
         item.setZValue(-1)  # behind the current run
         plot.addItem(item)
         self._overlay_items.append((plot, item, label or ""))

@@ -387,6 +387,7 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(0)
         self.curves.set_metric_name(event.metric)
+        self.curves.plan_run(event.epochs * event.batches_per_epoch, event.epochs)
         self.status.setText(f"Training on {event.device}: {event.parameters:,} parameters, "
                             f"{event.train_samples:,} samples")
 
@@ -400,6 +401,7 @@ class TrainingPanel(QWidget):
         done = (last.epoch - info.start_epoch) * info.batches_per_epoch + last.batch + 1
         epochs = self.session.run.settings["epochs"] if self.session.run else info.epochs
         total = (epochs - info.start_epoch) * info.batches_per_epoch
+        self.curves.plan_run(epochs * info.batches_per_epoch, epochs)  # epochs may have changed
         elapsed = time.perf_counter() - self._started_at
         eta = elapsed / done * (total - done) if done else math.inf
         rate = sum(e.samples_per_second for e in events) / len(events)

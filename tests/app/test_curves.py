@@ -295,11 +295,16 @@ def test_learning_rate_axis_goes_log_when_it_spans_decades(widget):
     assert low <= 0 < 3e-4 < high <= 1e-3  # a constant rate is shown against zero
     widget.add_batches([3], [1], [5e-4])
     widget.flush()
-    assert widget.lr_plot.getViewBox().autoRangeEnabled()[1]
+    low, high = widget.lr_plot.viewRange()[1]
     assert not widget.lr_plot.getAxis("left").logMode
+    assert 0 < low < 3e-4 and 5e-4 < high < 6e-4  # fitted to the rates, no longer from zero
     widget.add_batches([4, 5], [1, 1], [1e-5, 0.0])  # zero (end of a schedule) is skipped
     widget.flush()
     assert widget.lr_plot.getAxis("left").logMode
+    assert not any(widget.lr_plot.getViewBox().autoRangeEnabled())  # stays coarse
+    assert widget.lr_plot.viewRange()[0] == widget.batch_plot.viewRange()[0]
+    low, high = widget.lr_plot.viewRange()[1]  # in decades
+    assert low < math.log10(1e-5) and math.log10(5e-4) < high < math.log10(1e-3)
     assert [format_rate(v) for v in (0.01, 0.001, 5e-4, 2.5e-5)] == ["0.01", "0.001", "5e-4",
                                                                      "2.5e-5"]
 
@@ -372,3 +377,45 @@ def test_live_ranges_stay_put_while_new_points_fit(widget):
     x_after, y_after = widget.batch_plot.viewRange()
     assert x_after == [0, 200] and y_after[0] < 0.2 < 2.0 < y_after[1]
     assert widget.lr_plot.viewRange()[0] == [0, 200]  # the two step axes stay aligned
+
+
+def test_epoch_and_rate_ranges_stay_put_while_new_points_fit(widget):
+    def add(epoch, loss, accuracy, lr):
+        widget.add_epoch(epoch, loss, loss * 1.1, accuracy, accuracy, "accuracy")
+        widget.add_batches([epoch + 1], [loss], [lr])
+        widget.flush()
+        return [p.viewRange()[1] for p in (widget.epoch_plot, widget.metric_plot,
+                                            widget.lr_plot)]
+
+    add(0, 2.0, 0.5, 1e-3)
+    first = add(1, 1.2, 0.7, 1.5e-3)
+    assert first[1][0] < 50 and first[1][1] > 70  # accuracy in %
+    assert add(2, 1.3, 0.65, 1.2e-3) == first  # inside every range: no axis re-rendered
+    moved = add(3, 0.4, 0.9, 1.1e-3)
+    assert moved[0][0] < 0.4 < 2.2 < moved[0][1]  # loss refitted
+    assert moved[1][1] > 90
+    assert moved[2] == first[2]
+
+
+def test_a_planned_run_lays_the_x_axes_out_once(widget):
+    widget.plan_run(steps=600, epochs=30)
+    widget.add_batches([1, 2], [1.0, 0.9], [0.1, 0.1])
+    widget.add_epoch(0, 1.0, 1.0, 0.5, 0.5, "accuracy")
+    widget.flush()
+    assert widget.batch_plot.viewRange()[0] == [0, 600]
+    assert widget.lr_plot.viewRange()[0] == [0, 600]
+    low, high = widget.epoch_plot.viewRange()[0]
+    assert low < 1 and 30 < high < 32  # whole epochs 1..30 with a little margin
+    before = widget.epoch_plot.viewRange()[0]
+    for epoch in range(1, 20):
+        widget.add_epoch(epoch, 1.0, 1.0, 0.5, 0.5, "accuracy")
+    widget.flush()
+    assert widget.epoch_plot.viewRange()[0] == before
+    widget.plan_run(steps=1000, epochs=50)  # epochs raised during a pause
+    widget.flush()
+    assert widget.batch_plot.viewRange()[0] == [0, 1000]
+    assert widget.epoch_plot.viewRange()[0][1] > 50
+    widget.clear()  # a new run forgets the plan
+    widget.add_batches([1], [1.0], [0.1])
+    widget.flush()
+    assert widget.batch_plot.viewRange()[0] == [0, 10]

@@ -555,3 +555,31 @@ def test_toolbar_icons_are_sharp_and_follow_the_theme(gui, qapp):
         assert icon_lightness(window.act_save) > 180  # light lines on a dark theme
     finally:
         qapp.setPalette(before)
+
+
+def test_canvas_background_follows_the_theme(gui, qapp):
+    """The canvas caches its background: a theme switch must not leave the old colours."""
+    from PySide6.QtGui import QColor, QPalette
+
+    window = gui.window()
+    view = window.view
+
+    def background_lightness() -> int:
+        image = view.viewport().grab().toImage()
+        return image.pixelColor(3, 3).lightness()  # a corner: no card, no wire
+
+    assert background_lightness() > 150
+    before = qapp.palette()
+    dark = QPalette(before)
+    for role, color in ((QPalette.ColorRole.Window, "#262626"),
+                        (QPalette.ColorRole.WindowText, "#eeeeee"),
+                        (QPalette.ColorRole.Text, "#eeeeee")):
+        dark.setColor(role, QColor(color))
+    qapp.setPalette(dark)
+    try:
+        qapp.processEvents()
+        assert background_lightness() < 60
+    finally:
+        qapp.setPalette(before)
+        qapp.processEvents()
+    assert background_lightness() > 150
