@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (QFileDialog, QGraphicsItem, QHBoxLayout, QLabel,
                                QMessageBox, QPushButton, QSizePolicy, QSlider, QVBoxLayout,
                                QWidget)
@@ -106,16 +106,34 @@ def round_up(x: float, minimum: float = STEP_EXTENT_MIN) -> float:
         decade *= 10
 
 
-def refit(old: tuple[float, float] | None, lo: float, hi: float,
-          pad: float = 0.1) -> tuple[float, float] | None:
-    """A live axis range that moves in coarse steps: None (keep ``old``) while ``old`` holds
-    ``lo..hi`` and is at most twice as tall as they need; otherwise ``lo..hi`` padded by
-    ``pad`` of their span on each side. A changed range re-renders the axis (ticks, labels,
-    grid), most of a live redraw's cost, so it should change rarely, not with every point."""
-    if old is not None and old[0] <= lo and hi <= old[1] and (hi - lo) * 2 >= old[1] - old[0]:
+def refit(old: tuple[float, float] | None, lo: float, hi: float, pad: float = 0.1,
+          grow: float = 0.5, ceiling: float | None = None) -> tuple[float, float] | None:
+    """A live axis range that moves in coarse steps, for data spanning ``lo..hi``.
+
+    None (keep ``old``) while ``old`` holds the data and is at most twice as tall as they
+    need: a changed range re-renders the axis (ticks, labels, grid), most of a live redraw's
+    cost, so it should change rarely, not with every point. A first fit, or one after the data
+    have shrunk to under half the range: ``lo..hi`` with ``pad`` of their span on each side.
+    Data past an edge: that edge moves past them by ``grow`` of the span (or of the old
+    range, if taller), so a curve that keeps falling (a loss) or rising (an accuracy) crosses
+    an edge a few times in a run, not at every update.
+    Never below zero for data that are all >= 0, never above ``ceiling`` (100%) for data
+    under it.
+    """
+    span = max(hi - lo, abs(hi) * 1e-3, 1e-9)
+    if old is None or (hi - lo) * 2 < old[1] - old[0]:
+        new_lo, new_hi = lo - span * pad, hi + span * pad
+    elif lo < old[0] or hi > old[1]:
+        reach = max(span, old[1] - old[0])  # the range at least grows by half each time
+        new_lo = lo - reach * grow if lo < old[0] else old[0]
+        new_hi = hi + reach * grow if hi > old[1] else old[1]
+    else:
         return None
-    margin = max(hi - lo, abs(hi) * 1e-3, 1e-9) * pad
-    return lo - margin, hi + margin
+    if lo >= 0:
+        new_lo = max(new_lo, 0.0)
+    if ceiling is not None and hi <= ceiling:
+        new_hi = min(new_hi, ceiling)
+    return new_lo, new_hi
 
 
 def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
@@ -229,6 +247,75 @@ def _metric_scale(metric: str) -> float:
     return 100.0 if metric.lower() == "accuracy" else 1.0
 
 
+class OverlayLayer(pg.GraphicsObject):
+    """Earlier runs' curves of one plot, drawn by one item and cached as one picture.
+
+    As separate plot items every earlier run cost each live redraw a Python paint call and a
+    dashed stroke of all its points (~0.1% of a core per run while training); here they cost
+    one cached blit, whatever their number, and are drawn again only when the axes change.
+    Curves longer than ``MAX_POINTS`` are reduced to each bucket's minimum and maximum
+    (peaks kept), as the live curves are downsampled.
+    """
+
+    MAX_POINTS = 4000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.curves: list[tuple[np.ndarray, np.ndarray, QPen]] = []
+        self._paths: list[tuple[QPainterPath, QPen]] | None = None
+        self._bounds = QRectF()
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def add(self, x: np.ndarray, y: np.ndarray, pen: QPen) -> None:
+        x, y = peak_downsample(np.asarray(x, float), np.asarray(y, float), self.MAX_POINTS)
+        self.prepareGeometryChange()
+        self.curves.append((x, y, pen))
+        rect = QRectF(float(x.min()), float(y.min()), float(np.ptp(x)), float(np.ptp(y)))
+        self._bounds = rect if self._bounds.isNull() else self._bounds.united(rect)
+        self._paths = None
+        self.update()
+
+    def clear(self) -> None:
+        self.prepareGeometryChange()
+        self.curves, self._paths, self._bounds = [], None, QRectF()
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        if self._bounds.isNull():
+            return QRectF()
+        # cosmetic pens are drawn a pixel or two wide around the data: one pixel of margin
+        px, py = self.pixelWidth() or 0.0, self.pixelHeight() or 0.0
+        return self._bounds.adjusted(-2 * px, -2 * py, 2 * px, 2 * py)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        if self._paths is None:
+            self._paths = [(pg.arrayToQPath(x, y, connect="finite"), pen)
+                           for x, y, pen in self.curves]
+        for path, pen in self._paths:
+            painter.setPen(pen)
+            painter.drawPath(path)
+
+
+def peak_downsample(x: np.ndarray, y: np.ndarray,
+                    max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points: consecutive buckets each reduced to their minimum and
+    maximum, in order (the look of the whole curve, spikes included), then the last point."""
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    size = -(-n // ((max_points - 1) // 2))  # two points a bucket, and the last point
+    buckets = -(-n // size)
+    pad = buckets * size - n  # < size: no bucket is all padding
+    yb = np.concatenate([y, np.full(pad, np.nan)]).reshape(buckets, size)
+    xb = np.concatenate([x, np.full(pad, x[-1])]).reshape(buckets, size)
+    lo, hi = np.nanargmin(yb, axis=1), np.nanargmax(yb, axis=1)
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+    rows = np.arange(buckets)
+    xs = np.stack([xb[rows, first], xb[rows, second]], axis=1).reshape(-1)
+    ys = np.stack([yb[rows, first], yb[rows, second]], axis=1).reshape(-1)
+    return np.append(xs, x[-1]), np.append(ys, y[-1])  # the line ends where the run ended
+
+
 # ---- the widget --------------------------------------------------------------------------
 class TrainingCurves(QWidget):
     """Four live plots of a training run plus earlier runs drawn faded and dashed.
@@ -249,6 +336,8 @@ class TrainingCurves(QWidget):
         # epoch (0-based), train loss, val loss, train metric, val metric
         self._epochs = _Columns(5, capacity=64)
         self._overlay_runs: list[CurveRun] = []
+        # legend entries of the overlays: (plot, sample item, label); the curves themselves
+        # are drawn by one OverlayLayer per plot
         self._overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem, str]] = []
         self._batches_dirty = self._epochs_dirty = self._resmooth = False
         self.redraw_count = 0  # how many times the curves were redrawn (tests, benchmarks)
@@ -372,6 +461,12 @@ class TrainingCurves(QWidget):
         self.val_metric_curve = self.metric_plot.plot(name="validation", symbol="o",
                                                       symbolSize=5)
         self.lr_curve = self.lr_plot.plot()
+        self.overlay_layers = {}
+        for plot in (self.batch_plot, self.epoch_plot, self.metric_plot):
+            layer = OverlayLayer()
+            layer.setZValue(-1)  # behind the current run
+            plot.addItem(layer, ignoreBounds=True)  # the ranges are fitted here, not by pyqtgraph
+            self.overlay_layers[plot] = layer
         self.raw_curve.setZValue(1)
         self.smooth_curve.setZValue(2)
 
@@ -594,9 +689,13 @@ class TrainingCurves(QWidget):
             last = max([float(x[-1]) if len(x) else 1.0,
                         *(float(r.epochs.max()) + 1 for r in self._overlay_runs
                           if len(r.epochs))])
-            self._set_epoch_extent(max(round_up(last, EPOCH_EXTENT_MIN), self._planned_epochs))
+            planned = max(self._planned_epochs, EPOCH_EXTENT_MIN) if self._planned_epochs \
+                else 0
+            self._set_epoch_extent(planned if last <= planned
+                                   else round_up(last, EPOCH_EXTENT_MIN))
             self._fit_y(self.epoch_plot, e.column(1), e.column(2))
-            self._fit_y(self.metric_plot, e.column(3) * scale, e.column(4) * scale)
+            self._fit_y(self.metric_plot, e.column(3) * scale, e.column(4) * scale,
+                        ceiling=100.0 if scale == 100.0 else None)  # accuracy in %
 
     def _fit_live_ranges(self, log_lr: bool) -> None:
         """Step axes: the planned run, or a round number past the last step (this run's or an
@@ -604,7 +703,8 @@ class TrainingCurves(QWidget):
         steps = self._batches.column(0)
         last = max([float(steps[-1]) if len(steps) else 0.0,
                     *(float(r.steps.max()) for r in self._overlay_runs if len(r.steps))])
-        self._set_step_extent(max(round_up(last), self._planned_steps))
+        planned = self._planned_steps
+        self._set_step_extent(planned if planned and last <= planned else round_up(last))
         self._fit_y(self.batch_plot, self._batches.column(1))
         if 0 < self._lr_max <= self._lr_min * (1 + 1e-9):
             # a constant rate: shown against zero, not at the centre of a meaningless range
@@ -626,13 +726,14 @@ class TrainingCurves(QWidget):
             for plot in (self.epoch_plot, self.metric_plot):
                 plot.setXRange(1, extent, padding=0.05)
 
-    def _fit_y(self, plot: pg.PlotItem, *values: np.ndarray) -> None:
+    def _fit_y(self, plot: pg.PlotItem, *values: np.ndarray,
+               ceiling: float | None = None) -> None:
         """Refit ``plot``'s y range to ``values`` and its overlays' curves, coarsely."""
         found = [b for b in (_bounds(*values),) if b] + self._overlay_bounds.get(plot, [])
         if not found:
             return
         fitted = refit(self._y_ranges.get(plot), min(b[0] for b in found),
-                       max(b[1] for b in found))
+                       max(b[1] for b in found), ceiling=ceiling)
         if fitted is not None:
             self._set_y(plot, fitted)
 
@@ -658,8 +759,10 @@ class TrainingCurves(QWidget):
         self._apply_theme_to_legend(legend)
 
     def _remove_overlay_items(self) -> None:
+        for layer in self.overlay_layers.values():
+            layer.clear()
         for plot, item, _ in self._overlay_items:
-            plot.removeItem(item)
+            plot.legend.removeItem(item)
         self._overlay_items = []
 
     def _draw_overlays(self) -> None:
@@ -690,15 +793,16 @@ class TrainingCurves(QWidget):
     def _add_overlay(self, plot: pg.PlotItem, x: np.ndarray, y: np.ndarray, pen: QPen,
                      label: str | None) -> None:
         n = min(len(x), len(y))
-        x, y = x[:n], y[:n]
+        x, y = np.asarray(x[:n], float), np.asarray(y[:n], float)
         keep = np.isfinite(y)
         if not keep.any():
             return
-        item = pg.PlotDataItem(x[keep], y[keep], pen=pen, name=label)
+        self.overlay_layers[plot].add(x[keep], y[keep], pen)
         self._overlay_bounds.setdefault(plot, []).append(_bounds(y[keep]))
-        item.setZValue(-1)  # behind the current run
-        plot.addItem(item)
-        self._overlay_items.append((plot, item, label or ""))
+        if label:  # the legend's sample: an empty item with the overlay's pen
+            sample = pg.PlotDataItem(pen=pen, name=label)
+            plot.legend.addItem(sample, label)
+            self._overlay_items.append((plot, sample, label))
 
     def overlay_labels(self, plot: pg.PlotItem | None = None) -> list[str]:
         """The overlay labels shown in ``plot``'s legend (the batch plot's by default)."""

@@ -232,7 +232,8 @@ def test_overlays_appear_in_the_legends_and_are_replaced(widget):
     for plot in (widget.batch_plot, widget.epoch_plot, widget.metric_plot):
         labels = legend_labels(plot)
         assert "run A" in labels and "run B" in labels
-    before = len(widget.batch_plot.listDataItems())
+    layer = widget.overlay_layers[widget.batch_plot]
+    assert len(layer.curves) == 2
 
     widget.set_overlays([CurveRun("run C", steps, losses * 0.9, epochs, [1, .8, .6, .5],
                                   [1.1, .9, .7, .6], [.5] * 4, [.5] * 4, "accuracy")])
@@ -240,13 +241,11 @@ def test_overlays_appear_in_the_legends_and_are_replaced(widget):
         labels = legend_labels(plot)
         assert "run C" in labels
         assert "run A" not in labels and "run B" not in labels
-    assert len(widget.batch_plot.listDataItems()) == before - 1  # items removed, not hidden
+    assert len(layer.curves) == 1  # replaced, not hidden
     assert widget.overlay_labels() == ["run C"]
     # overlays are dashed and behind the current run
-    overlay = [i for i in widget.batch_plot.listDataItems() if i.name() == "run C"][0]
-    assert overlay.opts["pen"].style().name == "DashLine"
-    assert overlay.zValue() < widget.smooth_curve.zValue()
-    assert overlay.opts["clipToView"] and overlay.opts["autoDownsample"]  # long runs stay cheap
+    assert layer.curves[0][2].style().name == "DashLine"
+    assert layer.zValue() < widget.smooth_curve.zValue()
     # a regression run's MAE is not mixed into an accuracy plot
     widget.set_overlays([CurveRun("reg", steps, losses, epochs, [1] * 4, [1] * 4,
                                   [math.nan] * 4, [.3] * 4, "mae")])
@@ -419,3 +418,55 @@ def test_a_planned_run_lays_the_x_axes_out_once(widget):
     widget.add_batches([1], [1.0], [0.1])
     widget.flush()
     assert widget.batch_plot.viewRange()[0] == [0, 10]
+
+
+def test_a_falling_loss_moves_the_axis_a_few_times_not_with_every_update(widget):
+    ranges = []
+    for i in range(100):  # 2.3 -> 0.05, as a classifier's loss falls; one update each
+        widget.add_batches([i + 1], [0.05 + 2.25 * math.exp(-i / 15)], [1e-3])
+        widget.flush()
+        ranges.append(tuple(widget.batch_plot.viewRange()[1]))
+    assert len(set(ranges)) <= 7
+    low, high = ranges[-1]
+    assert 0 <= low < 0.05 and 2.3 < high < 2.6  # all of it shown, nothing below zero
+
+
+def test_refit_keeps_a_range_that_holds_the_data_and_grows_past_an_edge():
+    assert curves_module.refit((0.0, 2.0), 0.5, 1.5) is None
+    assert curves_module.refit(None, 1.0, 2.0) == pytest.approx((0.9, 2.1))
+    assert curves_module.refit((0.0, 10.0), 1.0, 2.0) == pytest.approx((0.9, 2.1))  # too tall
+    low, high = curves_module.refit((2.0, 3.0), 1.5, 3.0)  # fell below: room to fall on
+    assert low == pytest.approx(1.5 - 0.5 * 1.5) and high == 3.0
+    assert curves_module.refit((1.0, 2.0), 0.5, 2.0)[0] == 0.0  # but not below zero
+    assert curves_module.refit((60.0, 90.0), 60.0, 97.0, ceiling=100.0)[1] == 100.0
+
+
+def test_overlays_of_long_runs_keep_their_peaks_in_a_few_points(widget):
+    steps = np.arange(1, 200_001, dtype=float)
+    losses = np.full(len(steps), 1.0)
+    losses[123_456] = 9.0  # one spike
+    widget.set_overlays([CurveRun("long", steps, losses, np.arange(3), [1] * 3, [1] * 3,
+                                  [.5] * 3, [.5] * 3, "accuracy")])
+    widget.set_smoothing(0.0)  # the overlay is the raw loss then
+    widget.flush()
+    x, y, _ = widget.overlay_layers[widget.batch_plot].curves[0]
+    assert len(x) <= curves_module.OverlayLayer.MAX_POINTS
+    assert y.max() == 9.0 and x[0] == 1 and x[-1] == 200_000
+    assert np.all(np.diff(x) >= 0)  # still in order: drawn as one line
+    widget.flush()
+    assert widget.batch_plot.viewRange()[1][1] > 9.0  # the axis takes the overlay in
+
+
+def test_overlays_are_drawn(widget):
+    """The overlay layer paints what it holds (a dashed line where the earlier run was)."""
+    widget.resize(800, 400)
+    widget.show()
+    flat = CurveRun("flat", np.arange(1, 101.0), np.full(100, 5.0), np.arange(2), [5, 5],
+                    [5, 5], [.5, .5], [.5, .5], "accuracy")
+    widget.set_overlays([flat])
+    widget.flush()
+    before = widget.render_image(1.0)
+    widget.set_overlays([])
+    widget.flush()
+    after = widget.render_image(1.0)
+    assert before != after
