@@ -283,9 +283,12 @@ class OverlayLayer(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
         if self._bounds.isNull():
             return QRectF()
-        # cosmetic pens are drawn a pixel or two wide around the data: one pixel of margin
+        # cosmetic pens are drawn a pixel or two wide around the data: two pixels of margin
         px, py = self.pixelWidth() or 0.0, self.pixelHeight() or 0.0
         return self._bounds.adjusted(-2 * px, -2 * py, 2 * px, 2 * py)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph's name
+        self.prepareGeometryChange()  # the margin above is in pixels: new data units
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         if self._paths is None:
