@@ -76,6 +76,7 @@ class TrainingSession(QObject):
     """Start, pause, resume, stop a training run; its events arrive as signals on the GUI
     thread. One run at a time."""
 
+    downloading = Signal(object)      # backend.data.DownloadProgress, before Started
     started = Signal(object)          # tr.Started
     batches = Signal(list)            # [tr.BatchEnd, ...] since the last update
     epochEnded = Signal(object)       # tr.EpochEnd
@@ -95,6 +96,7 @@ class TrainingSession(QObject):
         self._timer = QTimer(self, interval=DRAIN_MS)
         self._timer.timeout.connect(self.drain)
         self._ending = False
+        self._download = None  # the download progress last shown
 
     @property
     def running(self) -> bool:
@@ -112,6 +114,7 @@ class TrainingSession(QObject):
         self.run = tr.TrainingRun(project.copy(), out_dir=out_dir,
                                   monitor_interval=monitor_interval, **kwargs)
         self._queue.clear()
+        self._download = None
         self._thread = _RunThread(self.run, self._queue)
         self._thread.finished.connect(self._thread_done)
         self._thread.start()
@@ -152,6 +155,10 @@ class TrainingSession(QObject):
         """Deliver queued events as signals (GUI thread)."""
         batch: list[tr.BatchEnd] = []
         stats = None
+        download = self.run.setup_progress if self.run is not None else None
+        if download is not None and download is not self._download:
+            self._download = download
+            self.downloading.emit(download)
         while self._queue:
             event = self._queue.popleft()
             if isinstance(event, tr.BatchEnd):

@@ -19,7 +19,8 @@ from torch import nn
 
 from backend.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from backend.compile import compile_graph, locate_failure
-from backend.data import Augmenter, DataBundle, DataError, load_dataset
+from backend.data import (Augmenter, DataBundle, DataError, DownloadCancelled, DownloadProgress,
+                          load_dataset, reporting)
 from backend.errors import TrainingError
 from backend.evaluate import METRIC_NAMES, evaluate, loss_inputs
 from backend import distributed
@@ -289,6 +290,8 @@ class TrainingRun:
         self.epoch_report = epoch_report
         self.final_report = final_report
         self.tensorboard_dir = tensorboard_dir if self.world.is_main else None
+        # while the dataset downloads (before Started): how far, for a window to poll
+        self.setup_progress: DownloadProgress | None = None
 
     # -- control, from any thread --
     def pause(self) -> None:
@@ -338,6 +341,9 @@ class TrainingRun:
             yield from self._run()
         except TrainingError as exc:
             yield Failed(str(exc), exc.node_name, self._best())
+        except DownloadCancelled:
+            yield Failed("stopped while the dataset was downloading: nothing was trained (the "
+                         "download starts again with the next run)")
         except DataError as exc:
             yield Failed(str(exc), None, self._best())
         except LayerForgeError as exc:  # e.g. a backbone's weights file (names its node)
@@ -345,6 +351,9 @@ class TrainingRun:
         except torch.cuda.OutOfMemoryError:
             yield Failed("out of memory: lower the batch size or use a smaller network",
                          None, self._best())
+
+    def _downloading(self, progress: DownloadProgress) -> None:
+        self.setup_progress = progress
 
     def _best(self) -> str | None:
         return str(self.best_path) if self.best_path and self.best_path.exists() else None
@@ -363,7 +372,12 @@ class TrainingRun:
         model = compile_graph(self.project.graph, analysis)
         if self.bundle is None:
             kind, shape = input_of(self.project)
-            self.bundle = load_dataset(self.project.dataset, kind, shape, seed=s["seed"])
+            try:  # a download reports how far it is and ends at stop()
+                with reporting(self._downloading, self._stop.is_set):
+                    self.bundle = load_dataset(self.project.dataset, kind, shape,
+                                               seed=s["seed"])
+            finally:
+                self.setup_progress = None
         check_fit(self.project, analysis, self.bundle, s["loss"])
         if resume:
             model.load_state_dict(resume.state_dict)

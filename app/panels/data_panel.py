@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from app.editor.style import error_color, is_dark, muted_color, warning_color
 from app.workers import call_in_background
-from backend.data import DATASET_NAMES, DataBundle, Split, load_dataset
+from backend.data import (DATASET_NAMES, DataBundle, DownloadProgress, Split, load_dataset,
+                          reporting)
 from backend.data.images import DEFAULT_ROOT
 from backend.data.timeseries import DEFAULT_CSV, DEFAULT_HORIZON
 from backend.train import check_fit, input_of
@@ -264,13 +265,26 @@ def text_excerpt(bundle: DataBundle, limit: int) -> str:
 _tickets = itertools.count(1)  # which load a result answers
 
 
+class _LoadState:
+    """Shared by the GUI and one loading thread: how far a download is (written by the
+    thread, polled by the panel) and whether the load was given up (a newer one started)."""
+
+    def __init__(self) -> None:
+        self.download: DownloadProgress | None = None
+        self.cancelled = False
+
+    def report(self, progress: DownloadProgress) -> None:
+        self.download = progress
+
+
 def _load_preview(key: str, spec: dict[str, Any], input_kind: str,
-                  input_shape: tuple[int, ...], seed: int) -> Any:
+                  input_shape: tuple[int, ...], seed: int, state: _LoadState) -> Any:
     """Load the dataset and build its preview (a loading thread); the DataPreview, or the
     exception that stopped it."""
     started = time.perf_counter()
     try:
-        bundle = load_dataset(spec, input_kind, input_shape, seed)
+        with reporting(state.report, lambda: state.cancelled):  # downloads: progress, cancel
+            bundle = load_dataset(spec, input_kind, input_shape, seed)
         result: Any = build_preview(bundle, key, spec, input_kind, input_shape, seed)
         del bundle
         result.seconds = time.perf_counter() - started
@@ -455,6 +469,9 @@ class DataPanel(QWidget):
         self._dirty = True  # a load is due the next time the panel is shown
         self._ticket: int | None = None  # the load whose result is wanted
         self._inflight_key: str | None = None
+        self._load_state: _LoadState | None = None  # the wanted load's download and cancel
+        self._download_timer = QTimer(self, interval=250)
+        self._download_timer.timeout.connect(self._poll_download)
         self._loaded_key: str | None = None
         self._preview: DataPreview | None = None
         self._load_error = ""
@@ -705,8 +722,8 @@ class DataPanel(QWidget):
                 except (RuntimeError, TypeError):
                     pass
         self._document = document
-        self._ticket = None
-        self._inflight_key = self._loaded_key = None
+        self._abandon_load()
+        self._loaded_key = None
         self._preview = None
         self._remembered.clear()
         self._set_busy(False)
@@ -733,7 +750,7 @@ class DataPanel(QWidget):
         try:
             key = self._request()[0]
         except LayerForgeError as exc:  # e.g. no Input node or two: nothing to load for
-            self._ticket = self._inflight_key = None
+            self._abandon_load()
             self._set_busy(False)
             self._set_banner("error", str(exc))
             return
@@ -874,7 +891,7 @@ class DataPanel(QWidget):
         try:
             key, spec, kind, shape, seed = self._request()
         except LayerForgeError as exc:
-            self._ticket = self._inflight_key = None
+            self._abandon_load()
             self._set_busy(False)
             self._set_banner("error", str(exc))
             return
@@ -885,15 +902,19 @@ class DataPanel(QWidget):
             return
         ticket = next(_tickets)
         self._ticket, self._inflight_key = ticket, key
+        if self._load_state is not None:
+            self._load_state.cancelled = True  # a download for the older request stops
+        state = self._load_state = _LoadState()
         loading = f"Loading {DATASET_TITLES.get(spec['name'], spec['name']).rstrip('…')}…"
         if self._preview is None or self._preview.name != spec["name"]:
             self._preview = None  # another dataset's preview would mislead meanwhile
             self._clear_preview(loading)
         self._set_busy(True, loading)
         # a daemon thread: quitting during a slow download must not wait for it
-        call_in_background(lambda: _load_preview(key, spec, kind, shape, seed),
+        call_in_background(lambda: _load_preview(key, spec, kind, shape, seed, state),
                            lambda result: self._on_loaded(ticket, result),
                            f"layerforge-data-{ticket}", owner=self)
+        self._download_timer.start()
         self.loadStarted.emit()
 
     @property
@@ -906,11 +927,33 @@ class DataPanel(QWidget):
         """A load is running or about to start (debounced)."""
         return self._ticket is not None or self._debounce.isActive()
 
+    def _abandon_load(self) -> None:
+        """Nobody wants the running load's result any more: a download it makes stops."""
+        if self._load_state is not None:
+            self._load_state.cancelled = True
+        self._ticket = self._inflight_key = self._load_state = None
+        self._download_timer.stop()
+
+    def _poll_download(self) -> None:
+        """While a load downloads its dataset: the bar fills and the line says how far."""
+        state = self._load_state
+        progress = state.download if state is not None and self._ticket is not None else None
+        if progress is None:
+            return
+        total = progress.total or 0
+        self.busy.setRange(0, total // 1024 if total else 0)  # KiB: no int overflow
+        self.busy.setValue(progress.done // 1024)
+        self.busy.setToolTip(progress.describe())
+        self.status.setText(progress.describe() + " (once; then read from disk)")
+        self.status.setVisible(True)
+
     def _on_loaded(self, ticket: int, result: Any) -> None:
         if ticket != self._ticket:
             return  # a stale load: the spec, the Input or the document changed meanwhile
         key = self._inflight_key
         self._ticket = self._inflight_key = None
+        self._load_state = None
+        self._download_timer.stop()
         self._loaded_key = key
         if isinstance(result, DataPreview):
             self._preview = result
@@ -932,6 +975,7 @@ class DataPanel(QWidget):
         self.loadFinished.emit(False)
 
     def _set_busy(self, busy: bool, text: str | None = None) -> None:
+        self.busy.setRange(0, 0)  # indeterminate until a download says how big it is
         self.busy.setVisible(busy)
         self.status.setVisible(not busy)
         if text is not None:

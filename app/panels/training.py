@@ -227,6 +227,7 @@ class TrainingPanel(QWidget):
 
     def _connect_session(self) -> None:
         s = self.session
+        s.downloading.connect(self._on_downloading)
         s.started.connect(self._on_started)
         s.batches.connect(self._on_batches)
         s.epochEnded.connect(self._on_epoch)
@@ -381,11 +382,24 @@ class TrainingPanel(QWidget):
                             f"(set NNODES, NODE_RANK, MASTER_ADDR on a cluster)")
         return script
 
+    def _on_downloading(self, progress) -> None:
+        """The dataset is downloading before the first epoch (once): how far; Stop ends it."""
+        total = progress.total or 0
+        scale = 1024  # the bar counts KiB: byte counts overflow its int range past 2 GB
+        self.progress.setUpdatesEnabled(False)
+        self.progress.setRange(0, total // scale if total else 0)  # 0..0: a busy bar
+        self.progress.setValue(progress.done // scale)
+        self.progress.setFormat(progress.describe())
+        self.progress.setUpdatesEnabled(True)
+        if self.state == "running":
+            self.status.setText("Downloading the dataset (once; later runs read it from disk)…")
+
     def _on_started(self, event: tr.Started) -> None:
         self._info = event
         total = (event.epochs - event.start_epoch) * event.batches_per_epoch
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(0)
+        self.progress.setFormat(f"epoch {event.start_epoch + 1}/{event.epochs} · starting…")
         self.curves.set_metric_name(event.metric)
         self.curves.plan_run(event.epochs * event.batches_per_epoch, event.epochs)
         self.status.setText(f"Training on {event.device}: {event.parameters:,} parameters, "

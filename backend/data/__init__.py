@@ -11,11 +11,13 @@ from typing import Any, Callable
 
 from backend.data.augment import Augmenter
 from backend.data.base import DataBundle, DataError, Split, check_input
+from backend.data.download import DownloadCancelled, DownloadProgress, reporting
 from backend.data.images import load_digits, load_image_folder, load_torchvision
 from backend.data.text import load_text
 from backend.data.timeseries import load_csv_series
 
-__all__ = ["Split", "DataBundle", "DataError", "load_dataset", "DATASET_NAMES", "Augmenter"]
+__all__ = ["Split", "DataBundle", "DataError", "load_dataset", "DATASET_NAMES", "Augmenter",
+           "DownloadCancelled", "DownloadProgress", "reporting"]
 
 log = logging.getLogger(__name__)
 

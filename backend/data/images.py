@@ -18,6 +18,7 @@ from backend.data.base import (
     DataBundle, DataError, ImageLayout, image_bundle, image_layout, images_to_layout, option,
     split_indices, three_way_split,
 )
+from backend.data.download import DownloadCancelled, prefetch_torchvision
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +100,28 @@ def load_torchvision(options: dict[str, Any], input_kind: str, input_shape: tupl
     download = option(options, "download", True, bool, name)
     cls = getattr(tvd, cls_name)
 
+    def not_found(exc: Exception) -> DataError:
+        if download:
+            hint = ("the download failed (are you online?). Download it on a connected "
+                    f"machine and copy the folder into {root}, or choose another dataset")
+        else:
+            hint = ("downloading is turned off. Turn on 'download' in the dataset options "
+                    f"(needs internet once) or copy the {title} files into {root}")
+        return DataError(f"dataset '{name}': not found in {root}: {hint}. ({exc})")
+
     def open_split(train: bool) -> Any:
         try:
             return cls(root=root, train=train, download=download)
         except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError/...
-            if download:
-                hint = ("the download failed (are you online?). Download it on a connected "
-                        f"machine and copy the folder into {root}, or choose another dataset")
-            else:
-                hint = ("downloading is turned off. Turn on 'download' in the dataset options "
-                        f"(needs internet once) or copy the {title} files into {root}")
-            raise DataError(f"dataset '{name}': not found in {root}: {hint}. ({exc})") from exc
+            raise not_found(exc) from exc
 
+    if download:  # our download: progress and cancel (download.reporting); torchvision extracts
+        try:
+            prefetch_torchvision(cls, root, title)
+        except DownloadCancelled:
+            raise
+        except DataError as exc:
+            raise not_found(exc) from exc
     train_set, test_set = open_split(True), open_split(False)
 
     def arrays(ds: Any, idx: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:

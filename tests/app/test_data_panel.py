@@ -497,3 +497,23 @@ def test_torchvision_dataset_from_a_local_root_without_downloading(qtbot, make_p
     assert panel.grid.count() == 32
     assert panel.grid.labels()[:2] == ["0 - zero", "1 - one"]
     assert all(img.shape == (28, 28) for img, _ in panel.preview.images)  # from 784 features
+
+
+def test_a_download_shows_its_progress_and_a_newer_choice_cancels_it(make_panel, qtbot,
+                                                                     tmp_path, monkeypatch):
+    from tests.backend.test_data_download import slow_mnist_download
+
+    spec = slow_mnist_download(tmp_path, monkeypatch, 0.25)  # ~15 s for the whole set
+    panel, document = make_panel("hello-mlp", dataset=spec)
+    qtbot.waitUntil(lambda: "Downloading MNIST handwritten digits" in panel.status.text(),
+                    timeout=LOAD_TIMEOUT)
+    assert panel.busy.isVisible() and panel.busy.maximum() > 0  # a bar that fills
+    assert " MB" in panel.status.text()
+    choose(panel, "digits")
+    settle(qtbot, panel)
+    assert document.project.dataset["name"] == "digits"
+    assert "Loaded in" in panel.status.text() and panel.banner_kind != "error"
+    assert wait_for_background(5), "the abandoned download kept going"
+    raw = tmp_path / "datasets" / "MNIST" / "raw"
+    assert not list(raw.glob("*.part"))
+    assert panel.busy.maximum() == 0  # indeterminate again for the next load

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 import pytest
 import torch
@@ -581,3 +582,39 @@ def test_cluster_script_button_writes_the_project_and_a_torchrun_script(panel, t
     assert load_project(project_file).graph.signature() == \
         panel.document.project.graph.signature()
     assert "launch.sh" in panel.status.text()
+
+
+def test_a_dataset_download_shows_its_progress_then_training_starts(panel, qtbot, tmp_path,
+                                                                    monkeypatch):
+    from tests.backend.test_data_download import slow_mnist_download
+
+    panel.document.project.dataset = slow_mnist_download(tmp_path, monkeypatch)
+    recorder = Recorder(panel.session)
+    shown: list[str] = []
+    panel.session.downloading.connect(lambda p: shown.append(panel.progress.text()))
+    click(panel.train_button)
+    qtbot.waitUntil(lambda: bool(shown), timeout=RUN_TIMEOUT)
+    assert "Downloading MNIST handwritten digits: " in shown[0] and " MB" in shown[0]
+    assert "Downloading the dataset" in panel.status.text()
+    qtbot.waitUntil(lambda: bool(recorder.events("started")), timeout=RUN_TIMEOUT)
+    assert "Downloading" not in panel.progress.text()  # the bar counts batches now
+    with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
+        click(panel.stop_button)
+
+
+def test_stop_during_a_download_ends_the_run_and_leaves_no_partial_file(panel, qtbot, tmp_path,
+                                                                       monkeypatch):
+    from tests.backend.test_data_download import slow_mnist_download
+
+    panel.document.project.dataset = slow_mnist_download(tmp_path, monkeypatch, 0.05)
+    recorder = Recorder(panel.session)
+    click(panel.train_button)
+    qtbot.waitSignal(panel.session.downloading, timeout=RUN_TIMEOUT).wait()
+    with qtbot.waitSignal(panel.session.runEnded, timeout=5_000):
+        click(panel.stop_button)
+    [failed] = recorder.events("failed")
+    assert "stopped while the dataset was downloading" in failed.message
+    assert not recorder.events("started")
+    assert panel.state == "idle" and buttons(panel) == IDLE
+    raw = tmp_path / "datasets" / "MNIST" / "raw"
+    assert not list(raw.glob("*.part"))

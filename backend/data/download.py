@@ -1,0 +1,156 @@
+"""Dataset downloads that say how far they are and can be cancelled (no Qt).
+
+A caller that shows progress wraps the loading in ``reporting(progress, cancelled)``: every
+download made inside it, on that thread, calls ``progress(DownloadProgress)`` after each chunk
+and stops with ``DownloadCancelled`` as soon as ``cancelled()`` is true (the partial file is
+removed). The settings live in context variables, so two threads loading at once (the Data
+tab's preview and a training run) each report to their own caller.
+
+torchvision's own download prints a tqdm bar and cannot be stopped; ``prefetch_torchvision``
+fetches the same archives into the places torchvision looks, checked against its MD5 sums, so
+torchvision then only verifies and extracts them.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from backend.data.base import DataError
+
+CHUNK = 64 * 1024
+USER_AGENT = "LayerForge (dataset download)"
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    what: str          # e.g. "MNIST: train-images-idx3-ubyte.gz"
+    done: int          # bytes so far
+    total: int | None  # bytes, when the server says
+
+    def describe(self) -> str:
+        """'Downloading MNIST: train-images-idx3-ubyte.gz: 4.2 of 9.9 MB (42%)'."""
+        done = f"{self.done / 1e6:.1f}"
+        if self.total:
+            return (f"Downloading {self.what}: {done} of {self.total / 1e6:.1f} MB "
+                    f"({100 * self.done // self.total}%)")
+        return f"Downloading {self.what}: {done} MB"
+
+
+class DownloadCancelled(DataError):
+    """The caller's ``cancelled()`` turned true during a download."""
+
+
+_progress: contextvars.ContextVar[Callable[[DownloadProgress], None] | None] = \
+    contextvars.ContextVar("layerforge_download_progress", default=None)
+_cancelled: contextvars.ContextVar[Callable[[], bool] | None] = \
+    contextvars.ContextVar("layerforge_download_cancelled", default=None)
+
+
+@contextlib.contextmanager
+def reporting(progress: Callable[[DownloadProgress], None] | None = None,
+              cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+    """Downloads on this thread inside the block report to ``progress`` and stop when
+    ``cancelled()`` is true."""
+    tokens = _progress.set(progress), _cancelled.set(cancelled)
+    try:
+        yield
+    finally:
+        _progress.reset(tokens[0])
+        _cancelled.reset(tokens[1])
+
+
+def fetch(url: str, path: str | Path, what: str, md5: str | None = None) -> Path:
+    """Download ``url`` to ``path`` (atomically: a ``.part`` file renamed at the end),
+    reporting progress and honouring cancellation; with ``md5``, a corrupt download is an
+    error. Raises DownloadCancelled, or OSError / urllib errors for network problems."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    progress, cancelled = _progress.get(), _cancelled.get()
+    digest = hashlib.md5(usedforsecurity=False)
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response, open(part, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            if progress:
+                progress(DownloadProgress(what, 0, total))
+            while True:
+                if cancelled and cancelled():
+                    raise DownloadCancelled(f"the download of {what} was cancelled")
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(DownloadProgress(what, done, total))
+        if md5 and digest.hexdigest() != md5:
+            raise DataError(f"the download of {what} from {url} is corrupt (MD5 "
+                            f"{digest.hexdigest()}, expected {md5}): try again")
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _md5_matches(path: Path, md5: str | None) -> bool:
+    if not path.is_file():
+        return False
+    if md5 is None:
+        return True
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == md5
+
+
+def torchvision_files(cls: Any, root: str | Path) -> list[tuple[list[str], Path, str | None]]:
+    """What torchvision's ``cls`` (MNIST, FashionMNIST, CIFAR10) would download into
+    ``root``, and is not there yet: [(urls to try, file, md5)]."""
+    root = Path(root)
+    if hasattr(cls, "resources") and hasattr(cls, "mirrors"):  # the MNIST family
+        raw = root / cls.__name__ / "raw"
+        missing = []
+        for filename, md5 in cls.resources:
+            extracted = raw / os.path.splitext(filename)[0]
+            if not extracted.is_file() and not _md5_matches(raw / filename, md5):
+                missing.append(([f"{mirror}{filename}" for mirror in cls.mirrors],
+                                raw / filename, md5))
+        return missing
+    if hasattr(cls, "url") and hasattr(cls, "filename"):  # CIFAR
+        if (root / getattr(cls, "base_folder", "")).is_dir() and getattr(cls, "base_folder", ""):
+            return []  # extracted already (torchvision checks every batch file itself)
+        archive = root / cls.filename
+        md5 = getattr(cls, "tgz_md5", None)
+        return [] if _md5_matches(archive, md5) else [([cls.url], archive, md5)]
+    return []  # unknown layout: torchvision downloads it itself
+
+
+def prefetch_torchvision(cls: Any, root: str | Path, title: str) -> None:
+    """Download what torchvision's ``cls`` needs into ``root``, with progress and cancel;
+    each file from the first of its mirrors that answers."""
+    for urls, path, md5 in torchvision_files(cls, root):
+        errors = []
+        for url in urls:
+            try:
+                fetch(url, path, f"{title}: {path.name}", md5)
+                break
+            except DownloadCancelled:
+                raise
+            except (OSError, urllib.error.URLError, ValueError, DataError) as exc:
+                errors.append(f"{url}: {exc}")
+        else:
+            raise DataError(f"could not download {path.name} for {title}: "
+                            + "; ".join(errors))
