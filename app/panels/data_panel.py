@@ -944,8 +944,9 @@ class DataPanel(QWidget):
         self.busy.setRange(0, total // 1024 if total else 0)  # KiB: no int overflow
         self.busy.setValue(progress.done // 1024)
         self.busy.setToolTip(progress.describe())
-        self.status.setText(progress.describe() + " (once; then read from disk)")
-        self.status.setVisible(True)
+        if self.preview_stack.currentWidget() is self.placeholder:  # no older preview shown
+            self.placeholder.setText(progress.describe() + "\n(once: later it is read from "
+                                     "disk)")
 
     def _on_loaded(self, ticket: int, result: Any) -> None:
         if ticket != self._ticket:

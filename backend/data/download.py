@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import hashlib
 import os
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -35,12 +36,18 @@ class DownloadProgress:
     total: int | None  # bytes, when the server says
 
     def describe(self) -> str:
-        """'Downloading MNIST: train-images-idx3-ubyte.gz: 4.2 of 9.9 MB (42%)'."""
-        done = f"{self.done / 1e6:.1f}"
+        """'Downloading MNIST: train-images-idx3-ubyte.gz: 4.2 MB of 9.9 MB (42%)'."""
         if self.total:
-            return (f"Downloading {self.what}: {done} of {self.total / 1e6:.1f} MB "
-                    f"({100 * self.done // self.total}%)")
-        return f"Downloading {self.what}: {done} MB"
+            return (f"Downloading {self.what}: {_size(self.done, self.total)} of "
+                    f"{_size(self.total)} ({100 * self.done // self.total}%)")
+        return f"Downloading {self.what}: {_size(self.done)}"
+
+
+def _size(n: int, unit_of: int | None = None) -> str:
+    """Bytes as '640 KB' or '9.9 MB' (in the unit ``unit_of`` would get)."""
+    if (unit_of if unit_of is not None else n) < 1_000_000:
+        return f"{n / 1e3:.0f} KB"
+    return f"{n / 1e6:.1f} MB"
 
 
 class DownloadCancelled(DataError):
@@ -72,7 +79,7 @@ def fetch(url: str, path: str | Path, what: str, md5: str | None = None) -> Path
     error. Raises DownloadCancelled, or OSError / urllib errors for network problems."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     progress, cancelled = _progress.get(), _cancelled.get()
     digest = hashlib.md5(usedforsecurity=False)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
@@ -136,6 +143,27 @@ def torchvision_files(cls: Any, root: str | Path) -> list[tuple[list[str], Path,
         md5 = getattr(cls, "tgz_md5", None)
         return [] if _md5_matches(archive, md5) else [([cls.url], archive, md5)]
     return []  # unknown layout: torchvision downloads it itself
+
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path) -> Iterator[None]:
+    """One caller at a time downloads and unpacks into ``path`` in this process (the Data
+    tab's preview and a training run may load the same dataset at once); a caller waiting
+    here still honours its ``cancelled()``."""
+    with _locks_guard:
+        lock = _locks.setdefault(Path(path).resolve(), threading.Lock())
+    cancelled = _cancelled.get()
+    while not lock.acquire(timeout=0.2):
+        if cancelled and cancelled():
+            raise DownloadCancelled(f"the download into {path} was cancelled")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def prefetch_torchvision(cls: Any, root: str | Path, title: str) -> None:

@@ -18,7 +18,7 @@ from backend.data.base import (
     DataBundle, DataError, ImageLayout, image_bundle, image_layout, images_to_layout, option,
     split_indices, three_way_split,
 )
-from backend.data.download import DownloadCancelled, prefetch_torchvision
+from backend.data.download import DownloadCancelled, exclusive, prefetch_torchvision
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,16 @@ def load_torchvision(options: dict[str, Any], input_kind: str, input_shape: tupl
         except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError/...
             raise not_found(exc) from exc
 
-    if download:  # our download: progress and cancel (download.reporting); torchvision extracts
-        try:
-            prefetch_torchvision(cls, root, title)
-        except DownloadCancelled:
-            raise
-        except DataError as exc:
-            raise not_found(exc) from exc
-    train_set, test_set = open_split(True), open_split(False)
+    # one loader at a time per dataset folder: a second one waits, then finds the files
+    with exclusive(os.path.join(root, cls_name)):
+        if download:  # ours: progress and cancel (download.reporting); torchvision unpacks
+            try:
+                prefetch_torchvision(cls, root, title)
+            except DownloadCancelled:
+                raise
+            except DataError as exc:
+                raise not_found(exc) from exc
+        train_set, test_set = open_split(True), open_split(False)
 
     def arrays(ds: Any, idx: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         # whole-array attributes, not a per-item PIL loop: seconds instead of minutes;

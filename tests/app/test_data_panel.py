@@ -505,10 +505,10 @@ def test_a_download_shows_its_progress_and_a_newer_choice_cancels_it(make_panel,
 
     spec = slow_mnist_download(tmp_path, monkeypatch, 0.25)  # ~15 s for the whole set
     panel, document = make_panel("hello-mlp", dataset=spec)
-    qtbot.waitUntil(lambda: "Downloading MNIST handwritten digits" in panel.status.text(),
+    qtbot.waitUntil(lambda: "Downloading MNIST handwritten digits" in panel.placeholder.text(),
                     timeout=LOAD_TIMEOUT)
     assert panel.busy.isVisible() and panel.busy.maximum() > 0  # a bar that fills
-    assert " MB" in panel.status.text()
+    assert " KB (" in panel.placeholder.text()  # how far, of how much
     choose(panel, "digits")
     settle(qtbot, panel)
     assert document.project.dataset["name"] == "digits"

@@ -34,7 +34,10 @@ def test_fetch_reports_progress_and_checks_the_md5(tmp_path):
     assert seen[0].done == 0 and seen[-1].done == len(payload)
     assert all(p.total == len(payload) for p in seen)
     assert [p.done for p in seen] == sorted(p.done for p in seen) and len(seen) > 3
-    assert "the blob: 0.3 of 0.3 MB (100%)" in seen[-1].describe()
+    assert "the blob: 300 KB of 300 KB (100%)" in seen[-1].describe()
+    assert DownloadProgress("x", 4_200_000, 9_900_000).describe() == \
+        "Downloading x: 4.2 MB of 9.9 MB (42%)"
+    assert DownloadProgress("x", 640_000, None).describe() == "Downloading x: 640 KB"
 
     with pytest.raises(DataError, match="corrupt"):
         fetch(url, tmp_path / "bad" / "blob.bin", "the blob", "0" * 32)
@@ -147,3 +150,27 @@ def test_no_mirror_answering_says_what_to_do(tmp_path, monkeypatch):
     spec = {"name": "mnist", "options": {"root": str(tmp_path / "datasets")}}
     with pytest.raises(DataError, match="are you online.*train-images-idx3-ubyte.gz"):
         load_dataset(spec, "image", (1, 28, 28))
+
+
+def test_two_loads_of_one_dataset_at_once_download_it_once(tmp_path, monkeypatch):
+    """The Data tab's preview and a training run may load MNIST together: one downloads,
+    the other waits and reads the files."""
+    slow_mnist_download(tmp_path, monkeypatch, 0.002)
+    spec = {"name": "mnist", "options": {"root": str(tmp_path / "datasets")}}
+    reports: dict[str, list] = {"a": [], "b": []}
+    results: dict[str, object] = {}
+
+    def load(name: str) -> None:
+        with reporting(reports[name].append):
+            try:
+                results[name] = len(load_dataset(spec, "image", (1, 28, 28), seed=3).train)
+            except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+                results[name] = exc
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"a": 45, "b": 45}
+    assert sorted(bool(r) for r in reports.values()) == [False, True]  # one downloaded
