@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from backend.data.base import DataError
+from backend.data.download import DownloadCancelled, exclusive, fetch
 from backend.errors import CheckpointError, CompileError
 from graph.layers import LayerSpec
 from graph.layers.pretrained import ARCHS
@@ -193,6 +195,19 @@ def _imagenet_state(arch: str, who: str) -> dict[str, torch.Tensor]:
     if os.environ.get(OFFLINE_ENV) == "1" and not os.path.isfile(cached):
         raise PretrainedError(f"{who}: the ImageNet weights of {arch} are not on this machine "
                               f"and downloads are off ({OFFLINE_ENV}=1): {fix}")
+    # our download (progress and cancel, backend.data.download.reporting) into the hub cache,
+    # where torchvision then finds the file
+    with exclusive(cached):
+        if not os.path.isfile(cached):
+            try:
+                fetch(weights.url, cached, f"ImageNet weights of {arch}",
+                      sha256_prefix=hub_hash_prefix(cached))
+            except DownloadCancelled:
+                raise
+            except (OSError, ValueError, DataError) as exc:  # URLError is an OSError
+                raise PretrainedError(f"{who}: could not download torchvision's ImageNet "
+                                      f"weights for {arch} (offline? {_first_line(exc)}): "
+                                      f"{fix}") from None
     try:
         log.info("%s: loading torchvision weights %s", who, weights)
         return weights.get_state_dict(progress=False, check_hash=True, map_location="cpu",
@@ -200,6 +215,12 @@ def _imagenet_state(arch: str, who: str) -> dict[str, torch.Tensor]:
     except Exception as exc:  # noqa: BLE001 - URLError, OSError, RuntimeError (hash), ...
         raise PretrainedError(f"{who}: could not get torchvision's ImageNet weights for {arch} "
                               f"(offline? {_first_line(exc)}): {fix}") from None
+
+
+def hub_hash_prefix(path: str) -> str | None:
+    """The start of the file's SHA-256 that torch hub file names carry ('...-047dcff4.pth')."""
+    match = torch.hub.HASH_REGEX.search(os.path.basename(path))
+    return match.group(1) if match else None
 
 
 def _looks_like_torch_save(path: str) -> bool:

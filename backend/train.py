@@ -342,8 +342,8 @@ class TrainingRun:
         except TrainingError as exc:
             yield Failed(str(exc), exc.node_name, self._best())
         except DownloadCancelled:
-            yield Failed("stopped while the dataset was downloading: nothing was trained (the "
-                         "download starts again with the next run)")
+            yield Failed("stopped while downloading (the dataset or pretrained weights): nothing "
+                         "was trained; the download starts again with the next run")
         except DataError as exc:
             yield Failed(str(exc), None, self._best())
         except LayerForgeError as exc:  # e.g. a backbone's weights file (names its node)
@@ -370,20 +370,21 @@ class TrainingRun:
             self.history = list(resume.history)
         analysis = analyze(self.project.graph)
         model = compile_graph(self.project.graph, analysis)
-        if self.bundle is None:
-            kind, shape = input_of(self.project)
-            try:  # a download reports how far it is and ends at stop()
-                with reporting(self._downloading, self._stop.is_set):
+        # downloads (dataset, pretrained weights) report how far they are and end at stop()
+        try:
+            with reporting(self._downloading, self._stop.is_set):
+                if self.bundle is None:
+                    kind, shape = input_of(self.project)
                     self.bundle = load_dataset(self.project.dataset, kind, shape,
                                                seed=s["seed"])
-            finally:
-                self.setup_progress = None
-        check_fit(self.project, analysis, self.bundle, s["loss"])
-        if resume:
-            model.load_state_dict(resume.state_dict)
-        else:  # a checkpoint brings its own weights; a fresh run fetches pretrained ones here
-            for line in load_pretrained_weights(model):
-                log.info(line)
+                check_fit(self.project, analysis, self.bundle, s["loss"])
+                if resume:
+                    model.load_state_dict(resume.state_dict)
+                else:  # a checkpoint brings its own weights; a fresh run fetches them here
+                    for line in load_pretrained_weights(model):
+                        log.info(line)
+        finally:
+            self.setup_progress = None
         self.model = model.to(device)
         return device, start_epoch, resume
 

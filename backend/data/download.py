@@ -73,15 +73,18 @@ def reporting(progress: Callable[[DownloadProgress], None] | None = None,
         _cancelled.reset(tokens[1])
 
 
-def fetch(url: str, path: str | Path, what: str, md5: str | None = None) -> Path:
+def fetch(url: str, path: str | Path, what: str, md5: str | None = None,
+          sha256_prefix: str | None = None) -> Path:
     """Download ``url`` to ``path`` (atomically: a ``.part`` file renamed at the end),
-    reporting progress and honouring cancellation; with ``md5``, a corrupt download is an
-    error. Raises DownloadCancelled, or OSError / urllib errors for network problems."""
+    reporting progress and honouring cancellation; with ``md5`` (or the start of the SHA-256,
+    as torch hub file names carry it), a corrupt download is an error. Raises
+    DownloadCancelled, or OSError / urllib errors for network problems."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
     progress, cancelled = _progress.get(), _cancelled.get()
     digest = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=60) as response, open(part, "wb") as out:
@@ -98,12 +101,16 @@ def fetch(url: str, path: str | Path, what: str, md5: str | None = None) -> Path
                     break
                 out.write(chunk)
                 digest.update(chunk)
+                sha256.update(chunk)
                 done += len(chunk)
                 if progress:
                     progress(DownloadProgress(what, done, total))
         if md5 and digest.hexdigest() != md5:
             raise DataError(f"the download of {what} from {url} is corrupt (MD5 "
                             f"{digest.hexdigest()}, expected {md5}): try again")
+        if sha256_prefix and not sha256.hexdigest().startswith(sha256_prefix):
+            raise DataError(f"the download of {what} from {url} is corrupt (SHA-256 "
+                            f"{sha256.hexdigest()[:12]}…, expected {sha256_prefix}…): try again")
         os.replace(part, path)
     except BaseException:
         part.unlink(missing_ok=True)

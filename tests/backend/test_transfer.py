@@ -8,6 +8,7 @@ fine-tunable blocks; the transfer template trains on a generated image folder.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -488,3 +489,53 @@ def test_transfer_template_trains_on_an_image_folder(image_folder: Path, mobilen
     ckpt = load_checkpoint(finished.checkpoint)
     assert ckpt.normalization["mean"] == [0.485, 0.456, 0.406]  # ImageNet's, for the backbone
     assert ckpt.class_names == ["circle", "square", "triangle"]
+
+
+def serve_as(monkeypatch: pytest.MonkeyPatch, url: str, path: Path) -> None:
+    """Answer requests for ``url`` with the local file ``path`` (no network)."""
+    import urllib.request
+
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen(request, *args, **kwargs):
+        asked = request.full_url if hasattr(request, "full_url") else request
+        assert asked == url, f"unexpected download of {asked}"
+        return real_urlopen(path.as_uri(), *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+
+def test_imagenet_weights_download_once_with_progress_into_the_hub_cache(
+        mobilenet_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import backend.pretrained as pretrained
+    from backend.data import reporting
+
+    monkeypatch.delenv(OFFLINE_ENV)
+    url = torchvision.models.get_model_weights("mobilenet_v3_small").DEFAULT.url
+    serve_as(monkeypatch, url, mobilenet_weights)
+    # the test's weights are not the published file: take their own hash as the name's
+    real = hashlib.sha256(mobilenet_weights.read_bytes()).hexdigest()[:8]
+    monkeypatch.setattr(pretrained, "hub_hash_prefix", lambda path: real)
+    graph, _ = backbone_graph(arch="mobilenet_v3_small", weights="imagenet")
+    model = compile_graph(graph)
+    seen = []
+    with reporting(seen.append):
+        (line,) = load_pretrained_weights(model)
+    assert "torchvision ImageNet" in line
+    assert seen and seen[-1].done == seen[-1].total == mobilenet_weights.stat().st_size
+    assert "ImageNet weights of mobilenet_v3_small" in seen[-1].describe()
+    cached = tmp_path / "torch-home" / "hub" / "checkpoints" / Path(url).name
+    assert cached.read_bytes() == mobilenet_weights.read_bytes()
+    saved = torch.load(mobilenet_weights, weights_only=True)
+    assert torch.equal(model.backbone.features[0][0].weight, saved["features.0.0.weight"])
+
+
+def test_a_corrupt_weights_download_is_refused_and_not_kept(
+        mobilenet_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(OFFLINE_ENV)
+    url = torchvision.models.get_model_weights("mobilenet_v3_small").DEFAULT.url
+    serve_as(monkeypatch, url, mobilenet_weights)  # not the file whose hash the name carries
+    graph, _ = backbone_graph(arch="mobilenet_v3_small", weights="imagenet")
+    with pytest.raises(PretrainedError, match="corrupt.*choose a local weights file"):
+        load_pretrained_weights(compile_graph(graph))
+    assert not any((tmp_path / "torch-home" / "hub" / "checkpoints").iterdir())
