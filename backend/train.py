@@ -290,7 +290,8 @@ class TrainingRun:
         self.epoch_report = epoch_report
         self.final_report = final_report
         self.tensorboard_dir = tensorboard_dir if self.world.is_main else None
-        # while the dataset downloads (before Started): how far, for a window to poll
+        # while the dataset or pretrained weights download (before Started): how far, for a
+        # window to poll
         self.setup_progress: DownloadProgress | None = None
 
     # -- control, from any thread --

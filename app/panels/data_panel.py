@@ -935,7 +935,8 @@ class DataPanel(QWidget):
         self._download_timer.stop()
 
     def _poll_download(self) -> None:
-        """While a load downloads its dataset: the bar fills and the line says how far."""
+        """While a load downloads its dataset: the bar fills, and the preview area (when it
+        shows no older preview) says how far."""
         state = self._load_state
         progress = state.download if state is not None and self._ticket is not None else None
         if progress is None:

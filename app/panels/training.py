@@ -383,7 +383,8 @@ class TrainingPanel(QWidget):
         return script
 
     def _on_downloading(self, progress) -> None:
-        """The dataset is downloading before the first epoch (once): how far; Stop ends it."""
+        """A download before the first epoch (the dataset or pretrained weights, once): how
+        far it is (the bar says what); Stop ends it."""
         total = progress.total or 0
         scale = 1024  # the bar counts KiB: byte counts overflow its int range past 2 GB
         self.progress.setUpdatesEnabled(False)
@@ -392,7 +393,7 @@ class TrainingPanel(QWidget):
         self.progress.setFormat(progress.describe())
         self.progress.setUpdatesEnabled(True)
         if self.state == "running":
-            self.status.setText("Downloading the dataset (once; later runs read it from disk)…")
+            self.status.setText("Downloading (once: later runs read it from disk)…")
 
     def _on_started(self, event: tr.Started) -> None:
         self._info = event
