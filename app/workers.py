@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtWidgets import QProgressBar
 
 from app.garbage import settle, settle_setup, unsettle
 from backend import train as tr
+from backend.data import DownloadProgress
 from graph.project import Project
 
 log = logging.getLogger(__name__)
@@ -203,6 +205,14 @@ class TrainingSession(QObject):
             thread.deleteLater()
         self.runEnded.emit()
 
+
+
+def show_download(bar: QProgressBar, progress: DownloadProgress) -> None:
+    """A download's progress on a bar (KiB: byte counts overflow its int range past 2 GB; a
+    download of unknown size shows a busy bar)."""
+    total = progress.total or 0
+    bar.setRange(0, total // 1024)
+    bar.setValue(progress.done // 1024)
 
 
 class _Relay(QObject):

@@ -40,6 +40,7 @@ from backend.errors import CheckpointError, ExportError
 from backend.export_formats import FORMATS, ExportFormat, default_path
 from graph.errors import LayerForgeError
 from graph.fileio import atomic_write
+from graph.formatting import format_bytes
 from graph.project import Project
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class ExportReport:
     def lines(self) -> list[str]:
         """The report as short human-readable lines (CLI and logs)."""
         out = [f"{self.format}: wrote {', '.join(self.files)}",
-               f"size {_human_bytes(self.size_bytes)}, {self.parameters:,} parameters",
+               f"size {format_bytes(self.size_bytes)}, {self.parameters:,} parameters",
                f"max |difference| vs the live model: {self.max_abs_diff:.3g} ({self.samples})",
                f"CPU latency: {self.latency_ms:.3f} ms per sample (batch 1, median)"]
         if self.method:
@@ -82,13 +83,6 @@ class ExportReport:
                        f", int8 {_metric_text(self.metric, self.metric_int8)}")
         out += [f"note: {n}" for n in self.notes]
         return out
-
-
-def _human_bytes(n: int) -> str:
-    for unit, size in (("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def _metric_text(name: str | None, value: float) -> str:
@@ -745,7 +739,7 @@ def _export_int8(src: _Source, path: Path, opts: dict[str, Any]) -> ExportReport
         report.metric, report.metric_fp32 = _metric(src.model, test.x, test.y, task)
         _, report.metric_int8 = _metric(loaded, test.x, test.y, task)
     report.notes.append("fp32 size reference: the same network as frozen fp32 TorchScript "
-                        f"({_human_bytes(fp32_size)})")
+                        f"({format_bytes(fp32_size)})")
     return report
 
 

@@ -1,5 +1,6 @@
-"""How counts are written for people: the CLI's table, the inspector, the status bar and the
-template guides all use these, so one network reads the same everywhere."""
+"""How counts are written for people: the CLI's table, the inspector, the status bar, the
+template guides, export reports and download progress all use these, so a number reads the
+same everywhere."""
 from __future__ import annotations
 
 
@@ -19,3 +20,11 @@ def format_macs(n: int) -> str:
         return str(n)
     text = f"{value:.1f}" if abs(value) < 99.95 else f"{value:.0f}"
     return text.removesuffix(".0") + suffix
+
+
+def format_bytes(n: int) -> str:
+    """A file size: 12 B, 640.0 kB, 9.9 MB."""
+    for unit, size in (("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"

@@ -145,6 +145,11 @@ def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
     return min(float(a.min()) for a in finite), max(float(a.max()) for a in finite)
 
 
+def _as_arrays(bounds: tuple[float, float] | None) -> tuple[np.ndarray, ...]:
+    """Earlier (min, max) as an array to merge into ``_bounds``; nothing if there were none."""
+    return (np.array(bounds),) if bounds else ()
+
+
 def ema(values: np.ndarray, factor: float, last: float = 0.0,
         count: int = 0) -> tuple[np.ndarray, float, int]:
     """Exponential moving average with bias correction, as TensorBoard smooths scalars.
@@ -336,6 +341,10 @@ class TrainingCurves(QWidget):
         self._batches = _Columns(4)
         self._ema_last, self._ema_count = 0.0, 0
         self._lr_min, self._lr_max = math.inf, 0.0  # over positive rates, for the log axis
+        # (min, max) of the finite losses and rates so far: the live y ranges, without a
+        # scan of every point at each redraw
+        self._loss_bounds: tuple[float, float] | None = None
+        self._lr_bounds: tuple[float, float] | None = None
         # epoch (0-based), train loss, val loss, train metric, val metric
         self._epochs = _Columns(5, capacity=64)
         self._overlay_runs: list[CurveRun] = []
@@ -534,6 +543,7 @@ class TrainingCurves(QWidget):
         self._epochs.clear()
         self._ema_last, self._ema_count = 0.0, 0
         self._lr_min, self._lr_max = math.inf, 0.0
+        self._loss_bounds = self._lr_bounds = None
         self._remove_overlay_items()
         self._overlay_runs = []
         self._overlay_bounds = {}
@@ -564,6 +574,8 @@ class TrainingCurves(QWidget):
         smoothed, self._ema_last, self._ema_count = ema(losses, self._factor, self._ema_last,
                                                         self._ema_count)
         self._batches.append(steps, losses, smoothed, lrs)
+        self._loss_bounds = _bounds(losses, *_as_arrays(self._loss_bounds))
+        self._lr_bounds = _bounds(lrs, *_as_arrays(self._lr_bounds))
         positive = lrs[np.isfinite(lrs) & (lrs > 0)]
         if len(positive):
             self._lr_min = min(self._lr_min, float(positive.min()))
@@ -696,8 +708,8 @@ class TrainingCurves(QWidget):
                 else 0
             self._set_epoch_extent(planned if last <= planned
                                    else round_up(last, EPOCH_EXTENT_MIN))
-            self._fit_y(self.epoch_plot, e.column(1), e.column(2))
-            self._fit_y(self.metric_plot, e.column(3) * scale, e.column(4) * scale,
+            self._fit_y(self.epoch_plot, _bounds(e.column(1), e.column(2)))
+            self._fit_y(self.metric_plot, _bounds(e.column(3) * scale, e.column(4) * scale),
                         ceiling=100.0 if scale == 100.0 else None)  # accuracy in %
 
     def _fit_live_ranges(self, log_lr: bool) -> None:
@@ -708,14 +720,14 @@ class TrainingCurves(QWidget):
                     *(float(r.steps.max()) for r in self._overlay_runs if len(r.steps))])
         planned = self._planned_steps
         self._set_step_extent(planned if planned and last <= planned else round_up(last))
-        self._fit_y(self.batch_plot, self._batches.column(1))
+        self._fit_y(self.batch_plot, self._loss_bounds)
         if 0 < self._lr_max <= self._lr_min * (1 + 1e-9):
             # a constant rate: shown against zero, not at the centre of a meaningless range
             self._set_y(self.lr_plot, (0.0, 2 * self._lr_max))
         elif log_lr:  # the view of a log axis is in decades; zero rates are not drawn
-            self._fit_y(self.lr_plot, np.log10([self._lr_min, self._lr_max]))
+            self._fit_y(self.lr_plot, (math.log10(self._lr_min), math.log10(self._lr_max)))
         else:
-            self._fit_y(self.lr_plot, self._batches.column(3))
+            self._fit_y(self.lr_plot, self._lr_bounds)
 
     def _set_step_extent(self, extent: float) -> None:
         if extent != self._step_extent:
@@ -729,10 +741,11 @@ class TrainingCurves(QWidget):
             for plot in (self.epoch_plot, self.metric_plot):
                 plot.setXRange(1, extent, padding=0.05)
 
-    def _fit_y(self, plot: pg.PlotItem, *values: np.ndarray,
+    def _fit_y(self, plot: pg.PlotItem, bounds: tuple[float, float] | None,
                ceiling: float | None = None) -> None:
-        """Refit ``plot``'s y range to ``values`` and its overlays' curves, coarsely."""
-        found = [b for b in (_bounds(*values),) if b] + self._overlay_bounds.get(plot, [])
+        """Refit ``plot``'s y range to data spanning ``bounds`` and its overlays' curves,
+        coarsely."""
+        found = ([bounds] if bounds else []) + self._overlay_bounds.get(plot, [])
         if not found:
             return
         fitted = refit(self._y_ranges.get(plot), min(b[0] for b in found),

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.editor.style import error_color, is_dark, muted_color, warning_color
-from app.workers import call_in_background
+from app.workers import call_in_background, show_download
 from backend.data import (DATASET_NAMES, DataBundle, DownloadProgress, Split, load_dataset,
                           reporting)
 from backend.data.images import DEFAULT_ROOT
@@ -941,9 +941,7 @@ class DataPanel(QWidget):
         progress = state.download if state is not None and self._ticket is not None else None
         if progress is None:
             return
-        total = progress.total or 0
-        self.busy.setRange(0, total // 1024 if total else 0)  # KiB: no int overflow
-        self.busy.setValue(progress.done // 1024)
+        show_download(self.busy, progress)
         self.busy.setToolTip(progress.describe())
         if self.preview_stack.currentWidget() is self.placeholder:  # no older preview shown
             self.placeholder.setText(progress.describe() + "\n(once: later it is read from "

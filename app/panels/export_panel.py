@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from backend.export_formats import FORMATS, default_path
 from graph.errors import LayerForgeError
+from graph.formatting import format_bytes
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,6 @@ class _ExportThread(QThread):
             log.exception("export crashed")
             self.queue.append(("failed", f"the export stopped by an internal error: "
                                          f"{type(exc).__name__}: {exc}"))
-
-
-def _size(n: int) -> str:
-    for unit, size in (("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 class ExportPanel(QWidget):
@@ -263,7 +257,7 @@ class ExportPanel(QWidget):
             fmt = (lambda v: f"{v * 100:.2f}%") if report.metric == "accuracy" else \
                 (lambda v: f"{v:.4f}")
             accuracy = f"{fmt(report.metric_fp32)} → {fmt(report.metric_int8)}"
-        size = _size(report.size_bytes)
+        size = format_bytes(report.size_bytes)
         if report.size_ratio is not None:
             size += f" ({report.size_ratio * 100:.0f}% of fp32)"
         cells = (FORMATS[report.format].title, "  ".join(report.files), size,

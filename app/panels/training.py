@@ -19,7 +19,7 @@ from app.document import Document
 from app.editor.inspector import make_editor
 from app.panels.curves import CurveRun, TrainingCurves
 from app.status_line import StatusLine
-from app.workers import TrainingSession
+from app.workers import TrainingSession, show_download
 from backend import train as tr
 from graph.commands import SetTraining
 from graph.errors import LayerForgeError
@@ -385,11 +385,8 @@ class TrainingPanel(QWidget):
     def _on_downloading(self, progress) -> None:
         """A download before the first epoch (the dataset or pretrained weights, once): how
         far it is (the bar says what); Stop ends it."""
-        total = progress.total or 0
-        scale = 1024  # the bar counts KiB: byte counts overflow its int range past 2 GB
         self.progress.setUpdatesEnabled(False)
-        self.progress.setRange(0, total // scale if total else 0)  # 0..0: a busy bar
-        self.progress.setValue(progress.done // scale)
+        show_download(self.progress, progress)
         self.progress.setFormat(progress.describe())
         self.progress.setUpdatesEnabled(True)
         if self.state == "running":

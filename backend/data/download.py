@@ -17,13 +17,13 @@ import contextvars
 import hashlib
 import os
 import threading
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from backend.data.base import DataError
+from graph.formatting import format_bytes
 
 CHUNK = 64 * 1024
 USER_AGENT = "LayerForge (dataset download)"
@@ -38,16 +38,9 @@ class DownloadProgress:
     def describe(self) -> str:
         """'Downloading MNIST: train-images-idx3-ubyte.gz: 4.2 MB of 9.9 MB (42%)'."""
         if self.total:
-            return (f"Downloading {self.what}: {_size(self.done, self.total)} of "
-                    f"{_size(self.total)} ({100 * self.done // self.total}%)")
-        return f"Downloading {self.what}: {_size(self.done)}"
-
-
-def _size(n: int, unit_of: int | None = None) -> str:
-    """Bytes as '640 KB' or '9.9 MB' (in the unit ``unit_of`` would get)."""
-    if (unit_of if unit_of is not None else n) < 1_000_000:
-        return f"{n / 1e3:.0f} KB"
-    return f"{n / 1e6:.1f} MB"
+            return (f"Downloading {self.what}: {format_bytes(self.done)} of "
+                    f"{format_bytes(self.total)} ({100 * self.done // self.total}%)")
+        return f"Downloading {self.what}: {format_bytes(self.done)}"
 
 
 class DownloadCancelled(DataError):
@@ -118,37 +111,28 @@ def fetch(url: str, path: str | Path, what: str, md5: str | None = None,
     return path
 
 
-def _md5_matches(path: Path, md5: str | None) -> bool:
-    if not path.is_file():
-        return False
-    if md5 is None:
-        return True
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() == md5
-
-
 def torchvision_files(cls: Any, root: str | Path) -> list[tuple[list[str], Path, str | None]]:
     """What torchvision's ``cls`` (MNIST, FashionMNIST, CIFAR10) would download into
     ``root``, and is not there yet: [(urls to try, file, md5)]."""
+    from torchvision.datasets.utils import check_integrity  # the test torchvision makes
+
     root = Path(root)
     if hasattr(cls, "resources") and hasattr(cls, "mirrors"):  # the MNIST family
         raw = root / cls.__name__ / "raw"
         missing = []
         for filename, md5 in cls.resources:
             extracted = raw / os.path.splitext(filename)[0]
-            if not extracted.is_file() and not _md5_matches(raw / filename, md5):
+            if not extracted.is_file() and not check_integrity(str(raw / filename), md5):
                 missing.append(([f"{mirror}{filename}" for mirror in cls.mirrors],
                                 raw / filename, md5))
         return missing
     if hasattr(cls, "url") and hasattr(cls, "filename"):  # CIFAR
-        if (root / getattr(cls, "base_folder", "")).is_dir() and getattr(cls, "base_folder", ""):
+        folder = getattr(cls, "base_folder", None)
+        if folder and (root / folder).is_dir():
             return []  # extracted already (torchvision checks every batch file itself)
         archive = root / cls.filename
         md5 = getattr(cls, "tgz_md5", None)
-        return [] if _md5_matches(archive, md5) else [([cls.url], archive, md5)]
+        return [] if check_integrity(str(archive), md5) else [([cls.url], archive, md5)]
     return []  # unknown layout: torchvision downloads it itself
 
 
@@ -184,7 +168,7 @@ def prefetch_torchvision(cls: Any, root: str | Path, title: str) -> None:
                 break
             except DownloadCancelled:
                 raise
-            except (OSError, urllib.error.URLError, ValueError, DataError) as exc:
+            except (OSError, ValueError, DataError) as exc:  # URLError is an OSError
                 errors.append(f"{url}: {exc}")
         else:
             raise DataError(f"could not download {path.name} for {title}: "

@@ -508,7 +508,7 @@ def test_a_download_shows_its_progress_and_a_newer_choice_cancels_it(make_panel,
     qtbot.waitUntil(lambda: "Downloading MNIST handwritten digits" in panel.placeholder.text(),
                     timeout=LOAD_TIMEOUT)
     assert panel.busy.isVisible() and panel.busy.maximum() > 0  # a bar that fills
-    assert " KB (" in panel.placeholder.text()  # how far, of how much
+    assert " kB (" in panel.placeholder.text()  # how far, of how much
     choose(panel, "digits")
     settle(qtbot, panel)
     assert document.project.dataset["name"] == "digits"

@@ -595,7 +595,7 @@ def test_a_dataset_download_shows_its_progress_then_training_starts(panel, qtbot
     click(panel.train_button)
     qtbot.waitUntil(lambda: bool(shown), timeout=RUN_TIMEOUT)
     assert "Downloading MNIST handwritten digits: " in shown[0]
-    assert re.search(r"\d+ KB of \d+ KB \(\d+%\)", shown[0])  # the fake archives: ~40 KB
+    assert re.search(r"[\d.]+ kB of [\d.]+ kB \(\d+%\)", shown[0])  # the fake archives: ~40 kB
     assert "Downloading (once" in panel.status.text()
     qtbot.waitUntil(lambda: bool(recorder.events("started")), timeout=RUN_TIMEOUT)
     assert "Downloading" not in panel.progress.text()  # the bar counts batches now

@@ -34,10 +34,10 @@ def test_fetch_reports_progress_and_checks_the_md5(tmp_path):
     assert seen[0].done == 0 and seen[-1].done == len(payload)
     assert all(p.total == len(payload) for p in seen)
     assert [p.done for p in seen] == sorted(p.done for p in seen) and len(seen) > 3
-    assert "the blob: 300 KB of 300 KB (100%)" in seen[-1].describe()
+    assert "the blob: 300.0 kB of 300.0 kB (100%)" in seen[-1].describe()
     assert DownloadProgress("x", 4_200_000, 9_900_000).describe() == \
         "Downloading x: 4.2 MB of 9.9 MB (42%)"
-    assert DownloadProgress("x", 640_000, None).describe() == "Downloading x: 640 KB"
+    assert DownloadProgress("x", 640_000, None).describe() == "Downloading x: 640.0 kB"
 
     with pytest.raises(DataError, match="corrupt"):
         fetch(url, tmp_path / "bad" / "blob.bin", "the blob", "0" * 32)
