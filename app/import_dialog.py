@@ -70,7 +70,7 @@ class ImportDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
     def source(self) -> str:
-        """What ``backend.importer.import_model`` takes: model.py:Class or model.onnx."""
+        """What ``backend.imports.import_model`` takes: model.py:Class or model.onnx."""
         path = self.path.text().strip()
         return path if self._is_onnx() else f"{path}:{self.class_name.text().strip()}"
 
@@ -97,7 +97,7 @@ class ImportWorker(QThread):
 
     def run(self) -> None:  # QThread entry point
         from backend.checkpoint import save_checkpoint
-        from backend.importer import import_model, parse_shape
+        from backend.imports import import_model, parse_shape
 
         try:
             shape = parse_shape(self.shape_text) if self.shape_text else None

@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _device_text() -> str:
-        from backend.train import available_devices
+        from backend.training.train import available_devices
         return f"device: {available_devices()[0]}"
 
     def _build_actions(self) -> None:
@@ -292,34 +292,20 @@ class MainWindow(QMainWindow):
                 QTimer.singleShot(0, view, view.zoom_to_fit)
 
     def _show_epoch_report(self, report) -> None:
-        """During training: the forecast plot or text samples of the latest epoch."""
-        from backend.evaluate import ForecastReport
-
-        if isinstance(report, ForecastReport):
-            self.evaluation_panel.update_forecast(report)
-        elif isinstance(report, list):  # text samples of the newest epoch
-            self.evaluation_panel.show_text(lambda t, texts=report: "\n\n".join(texts),
-                                            generate=True)
+        """During training: the latest epoch's report (a forecast, text samples) on the page
+        of the run's task."""
+        run = self.training_panel.session.run
+        if run is not None and run.bundle is not None:
+            self.evaluation_panel.show_run_report(run.bundle.task, report, run, final=False)
 
     def _show_evaluation(self, finished) -> None:
         """When a run ends: the test-set views for its task. They were computed on the training
         thread (``finished.report``); only the temperature slider samples text here."""
-        from backend import evaluate as ev
-
         run = self.training_panel.session.run
         report = getattr(finished, "report", None)
         if run is None or run.bundle is None or report is None:
             return
-        bundle, model = run.bundle, run.model
-        if isinstance(report, ev.ClassificationReport):
-            self.evaluation_panel.show_classification(report, bundle)
-        elif isinstance(report, ev.ForecastReport):
-            self.evaluation_panel.show_forecast(report)
-        elif isinstance(report, list) and model is not None:
-            self.evaluation_panel.show_text(
-                lambda t: "\n\n".join(ev.text_samples(model, bundle, t, n=2, length=300)),
-                generate=False)
-            self.evaluation_panel.text_view.text.setPlainText("\n\n".join(report))
+        self.evaluation_panel.show_run_report(run.bundle.task, report, run, final=True)
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()

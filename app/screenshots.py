@@ -119,8 +119,8 @@ def _demo_model_and_video(folder: Path) -> tuple[Path, Path]:
     """A digits CNN trained briefly (headless) and a recorded video of digits on paper."""
     import cv2
 
-    from backend import train as tr
-    from backend.capture import synthetic_frame
+    from backend.training import train as tr
+    from backend.live.capture import synthetic_frame
     from backend.checkpoint import Checkpoint, save_checkpoint
     from graph.templates import build_template
 
@@ -130,7 +130,7 @@ def _demo_model_and_video(folder: Path) -> tuple[Path, Path]:
             raise SystemExit(event.message)
     ckpt = folder / "digits.pt"
     save_checkpoint(ckpt, Checkpoint(run.project, run.model.state_dict(),
-                                     run.bundle.normalization, "classification",
+                                     run.bundle.normalization, run.bundle.task,
                                      run.bundle.class_names, 5))
     video = folder / "digits-on-paper.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))

@@ -1,6 +1,6 @@
 """Background work for the GUI: a training run on its own QThread.
 
-The thread iterates the headless trainer (``backend.train.TrainingRun.events()``) and only
+The thread iterates the headless trainer (``backend.training.train.TrainingRun.events()``) and only
 appends events to a queue. A timer on the GUI thread drains the queue a few dozen times a
 second and re-emits the events as Qt signals, so however fast batches come, the event loop
 gets a bounded number of updates (per-batch events are coalesced into lists).
@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtWidgets import QProgressBar
 
 from app.garbage import settle, settle_setup, unsettle
-from backend import train as tr
+from backend.training import train as tr
 from backend.data import DownloadProgress
 from graph.project import Project
 

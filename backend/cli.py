@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from backend.export_formats import FORMATS as EXPORT_FORMATS
+from backend.export.formats import FORMATS as EXPORT_FORMATS
 from graph.errors import LayerForgeError
 from graph.formatting import format_macs
 from graph.project import Project, load_project, save_project
@@ -85,11 +85,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from backend import train as tr
-    from backend.evaluate import bits, last_value_baseline, unigram_baseline
-    from backend.generate import sample_text
-
-    from backend.distributed import world_from_env
+    from backend.tasks import format_metric, get_task
+    from backend.training import train as tr
+    from backend.training.distributed import world_from_env
 
     world = world_from_env()  # under torchrun: only rank 0 prints and writes
     if not world.is_main:
@@ -128,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 log_file.flush()
                 message = (f"epoch {event.epoch + 1}/{event.epochs}: train loss "
                            f"{event.train_loss:.4f}, val loss {event.val_loss:.4f}, val "
-                           f"{event.metric} {_metric(event.metric, event.val_metric)}")
+                           f"{event.metric} {format_metric(event.metric, event.val_metric)}")
                 (bar.write if bar else print)(message)
             elif isinstance(event, tr.Failed):
                 if bar:
@@ -145,34 +143,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                 final.update({"best_epoch": event.best_epoch + 1,
                               "seconds": round(time.perf_counter() - started, 2)})
                 bundle = run.bundle
-                if bundle is not None and bundle.task == "regression":
-                    final["val_mse"] = event.best_val_loss
-                    final["val_last_value_baseline_mse"] = last_value_baseline(bundle)
-                    print(f"validation MSE {event.best_val_loss:.5f} vs last-value baseline "
-                          f"{final['val_last_value_baseline_mse']:.5f} (normalised units)")
-                if bundle is not None and bundle.task == "language_model":
-                    final["val_bits_per_char"] = bits(event.best_val_loss)
-                    final["val_unigram_baseline_bits_per_char"] = bits(unigram_baseline(bundle))
-                    print(f"validation {final['val_bits_per_char']:.3f} bits/char vs unigram "
-                          f"baseline {final['val_unigram_baseline_bits_per_char']:.3f}")
-                    vocab = bundle.normalization["vocab"]
-                    print("sample (temperature 0.8):")
-                    print(sample_text(run.model, vocab, bundle.sample_shape[0], "def ", 300,
-                                      0.8, seed=0, device=next(run.model.parameters()).device))
+                if bundle is not None and run.model is not None:
+                    figures, lines = get_task(bundle.task).run_summary(
+                        run.model, bundle, event.best_val_loss)
+                    final.update(figures)
+                    for line in lines:
+                        print(line)
                 for key, value in event.test.items():
-                    print(f"test {key}: {_metric(key, value)}")
+                    print(f"test {key}: {format_metric(key, value)}")
                 print(f"checkpoint: {event.checkpoint}\nmetrics log: {log_path}")
                 log_file.write(json.dumps({"final": final}) + "\n")
     return code
 
 
-def _metric(name: str, value: float) -> str:
-    return f"{value * 100:.2f}%" if name == "accuracy" else f"{value:.4f}"
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from backend import sweep as sw
-    from backend import train as tr
+    from backend.training import sweep as sw
+    from backend.training import train as tr
 
     project = _open(args.file)
     axes = [sw.parse_axis(text) for text in args.set]
@@ -205,11 +191,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from backend.checkpoint import load_checkpoint
-    from backend.compile import compile_graph
-    from backend.generate import sample_text
+    from backend.compile.compiler import compile_graph
+    from backend.tasks import get_task
+    from backend.tasks.generate import sample_text
 
     ckpt = load_checkpoint(args.checkpoint)
-    if ckpt.task != "language_model":
+    if not get_task(ckpt.task).generates_text:
         print(f"{args.checkpoint}: not a text model (task {ckpt.task!r})", file=sys.stderr)
         return 1
     model = compile_graph(ckpt.project.graph)
@@ -224,8 +211,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     """Run a trained image classifier on a camera, video, image or folder; print each frame's
     top classes and the frame rate (the Test tab's twin: same preprocessing, same model)."""
-    from backend.capture import ImageSource, open_source
-    from backend.infer import PreprocessOptions, load_predictor, predict_stream
+    from backend.live.capture import ImageSource, open_source
+    from backend.live.infer import PreprocessOptions, load_predictor, predict_stream
 
     roi = None
     if args.roi:
@@ -241,7 +228,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
                                 threshold=args.threshold, crop=args.crop)
     import torch
 
-    from backend.capture import quiet_opencv
+    from backend.live.capture import quiet_opencv
 
     torch.set_num_threads(max(1, args.threads))  # one sample at a time: more threads only spin
     quiet_opencv()
@@ -272,7 +259,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint (onnx, torchscript, pt2, int8, python, script, ...), verify the
     written file against the live model and print the report."""
-    from backend.export import export_model
+    from backend.export.exporter import export_model
 
     if Path(args.model).suffix.lower() == ".json":
         print(f"error: {args.model} is a project without trained weights; train it first "
@@ -289,7 +276,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Import a PyTorch class (model.py:ClassName, traced with torch.fx) or an ONNX file as
     an editable graph and write it with its weights as a LayerForge checkpoint."""
     from backend.checkpoint import save_checkpoint
-    from backend.importer import import_model, parse_shape
+    from backend.imports import import_model, parse_shape
 
     shape = parse_shape(args.input_shape) if args.input_shape else None
     result = import_model(args.model, shape)

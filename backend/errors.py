@@ -46,3 +46,7 @@ class ExportError(LayerForgeError):
 class ImportModelError(LayerForgeError):
     """A model that cannot be imported (bad file, missing class, untraceable code, unknown
     ONNX op); the message names the file/line and says what to do."""
+
+
+class UnknownTaskError(LayerForgeError):
+    """A dataset, checkpoint or export names a task this LayerForge does not know."""

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from backend.compile import compile_graph  # noqa: E402
+from backend.compile.compiler import compile_graph  # noqa: E402
 from bench.twins import TWINS, example_input, example_target, loss_fn  # noqa: E402
 from graph.templates import TEMPLATES, build_template  # noqa: E402
 

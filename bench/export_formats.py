@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from backend.data import load_dataset  # noqa: E402
-from backend.export import FORMATS, export_model  # noqa: E402
-from backend.train import Finished, TrainingRun, input_of  # noqa: E402
+from backend.export.exporter import FORMATS, export_model  # noqa: E402
+from backend.training.train import Finished, TrainingRun, input_of  # noqa: E402
 from graph.templates import build_template  # noqa: E402
 
 

@@ -49,7 +49,7 @@ def headless() -> float:
 
 
 def _headless() -> float:
-    from backend import train as tr
+    from backend.training import train as tr
     from graph.templates import build_template
 
     project = build_template(TEMPLATE)

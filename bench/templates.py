@@ -17,8 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from backend.evaluate import bits, last_value_baseline, unigram_baseline  # noqa: E402
-from backend.train import Failed, Finished, TrainingRun  # noqa: E402
+from backend.tasks.base import bits  # noqa: E402
+from backend.tasks.language_model import unigram_baseline  # noqa: E402
+from backend.tasks.regression import last_value_baseline  # noqa: E402
+from backend.training.train import Failed, Finished, TrainingRun  # noqa: E402
 from graph.templates import TEMPLATES, build_template  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 Each twin is the network a person would write by hand, with attributes named like the
 template's nodes, so ``twin.load_state_dict(compile_graph(template).state_dict())`` works and
-the two can be compared output for output (tests/backend/test_compile.py) and timed side by
+the two can be compared output for output (tests/backend/compile/test_compile.py) and timed side by
 side (bench/compile_overhead.py).
 """
 from __future__ import annotations

@@ -33,15 +33,15 @@ def predictor():
     import torch
 
     from backend.data import load_dataset
-    from backend.infer import PreprocessOptions, predictor_from_project
-    from backend.train import input_of
+    from backend.live.infer import PreprocessOptions, predictor_from_project
+    from backend.training.train import input_of
     from graph.templates import build_template
 
     torch.manual_seed(0)
     project = build_template("digits-cnn")
     kind, shape = input_of(project)
     bundle = load_dataset(project.dataset, kind, shape)
-    from backend.compile import compile_graph
+    from backend.compile.compiler import compile_graph
 
     state = compile_graph(project.graph).state_dict()
     options = PreprocessOptions(roi=(0.2, 0.1, 0.6, 0.8), mirror=True, invert=True,
@@ -63,8 +63,8 @@ def bare_model_ms(pred, frame, rounds: int = 300) -> list[float]:
 
 
 def pipeline(pred, seconds: float) -> dict:
-    from backend.capture import FrameReader, SyntheticSource
-    from backend.infer import display_image
+    from backend.live.capture import FrameReader, SyntheticSource
+    from backend.live.infer import display_image
 
     reader = FrameReader(SyntheticSource(640, 480, fps=SOURCE_FPS)).start()
     latencies: list[float] = []
@@ -99,7 +99,7 @@ def pipeline(pred, seconds: float) -> dict:
 def main() -> None:
     import torch
 
-    from backend.capture import quiet_opencv, synthetic_frame
+    from backend.live.capture import quiet_opencv, synthetic_frame
 
     quiet_opencv()
     torch.set_num_threads(THREADS)  # a 16x16 CNN gains nothing from more; leaves a core free

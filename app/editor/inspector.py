@@ -355,7 +355,7 @@ class _ModelFileReader(QThread):
         self.error: str | None = None
 
     def run(self) -> None:  # QThread entry point
-        from backend.pretrained import describe_model_file
+        from backend.compile.model_files import describe_model_file
 
         try:
             self.result = describe_model_file(self.path, self.input_shape)

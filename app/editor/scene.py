@@ -104,7 +104,7 @@ class LiveStrip(QGraphicsItem):
 
     def __init__(self, node_item: "NodeItem") -> None:
         super().__init__(node_item)
-        self.stat = None  # backend.monitor.LayerStat
+        self.stat = None  # backend.training.monitor.LayerStat
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.hide()
 
@@ -194,7 +194,7 @@ class NodeItem(QGraphicsObject):
 
     @property
     def live(self):
-        """The training overlay's statistics (backend.monitor.LayerStat), or None."""
+        """The training overlay's statistics (backend.training.monitor.LayerStat), or None."""
         return self.strip.stat
 
     def set_live(self, stat) -> None:

@@ -32,7 +32,8 @@ from backend.data import (DATASET_NAMES, DataBundle, DownloadProgress, Split, lo
                           reporting)
 from backend.data.images import DEFAULT_ROOT
 from backend.data.timeseries import DEFAULT_CSV, DEFAULT_HORIZON
-from backend.train import check_fit, input_of
+from backend.tasks import get_task
+from backend.training.train import check_fit, input_of
 from graph.commands import SetDataset
 from graph.errors import LayerForgeError
 
@@ -123,7 +124,7 @@ def build_preview(bundle: DataBundle, key: str, spec: dict[str, Any], input_kind
         sample_shape=tuple(bundle.sample_shape), target_shape=tuple(bundle.target_shape),
         num_classes=bundle.num_classes, class_names=small.class_names, fit_bundle=small)
     kind = bundle.normalization.get("kind")
-    if bundle.task == "classification" and bundle.num_classes:
+    if get_task(bundle.task).counts_classes and bundle.num_classes:
         preview.class_counts = np.stack(
             [torch.bincount(s.y.reshape(-1), minlength=bundle.num_classes).numpy()
              for s in (bundle.train, bundle.val, bundle.test)], axis=1)
@@ -1095,19 +1096,8 @@ class DataPanel(QWidget):
         rows = [row("Samples", f"{split('train', train)} · {split('val', val)} · "
                                f"{split('test', test)}"),
                 row("Sample", _shape_text(p.sample_shape, p.fit_bundle.normalization))]
-        norm = p.fit_bundle.normalization
-        if p.task == "classification":
-            rows.append(row("Classes", f"{p.num_classes}"))
-        elif p.task == "regression":
-            ahead = norm.get("horizon")
-            change = " (as change)" if norm.get("relative") else ""
-            rows.append(row("Predicts", f"{_html(', '.join(norm.get('target_columns', [])))} "
-                                        f"{ahead} row(s) ahead{change}"))
-            rows.append(row("Features", _html(", ".join(norm.get("columns", [])))))
-        elif p.task == "language_model":
-            every = "at every step" if p.target_shape else "after the window"
-            rows.append(row("Vocabulary", f"{p.num_classes} characters"))
-            rows.append(row("Predicts", f"the next character {every}"))
+        rows += [row(label, _html(text))
+                 for label, text in get_task(p.task).describe_data(p.fit_bundle)]
         if self._fit_line:
             rows.append(row("Network", self._fit_line))
         self.summary.setText(

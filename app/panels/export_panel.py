@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QPushButton, QSizePolicy, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from backend.export_formats import FORMATS, default_path
+from backend.export.formats import FORMATS, default_path
+from backend.tasks import format_metric
 from graph.errors import LayerForgeError
 from graph.formatting import format_bytes
 
@@ -33,7 +34,7 @@ class _ExportThread(QThread):
         self.queue = queue
 
     def run(self) -> None:  # QThread entry point
-        from backend.export import export_model
+        from backend.export.exporter import export_model
 
         r = self.request
         try:
@@ -51,7 +52,7 @@ class _ExportThread(QThread):
 class ExportPanel(QWidget):
     """Export the newest checkpoint of the document's training (or one chosen from disk)."""
 
-    exported = Signal(object)   # backend.export.ExportReport
+    exported = Signal(object)   # backend.export.exporter.ExportReport
     failed = Signal(str)        # the error message shown
     busyChanged = Signal(bool)
 
@@ -254,9 +255,8 @@ class ExportPanel(QWidget):
     def _add_row(self, report) -> None:
         accuracy = ""
         if report.metric_fp32 is not None and report.metric_int8 is not None:
-            fmt = (lambda v: f"{v * 100:.2f}%") if report.metric == "accuracy" else \
-                (lambda v: f"{v:.4f}")
-            accuracy = f"{fmt(report.metric_fp32)} → {fmt(report.metric_int8)}"
+            accuracy = (f"{format_metric(report.metric, report.metric_fp32)} → "
+                        f"{format_metric(report.metric, report.metric_int8)}")
         size = format_bytes(report.size_bytes)
         if report.size_ratio is not None:
             size += f" ({report.size_ratio * 100:.0f}% of fp32)"

@@ -2,7 +2,7 @@
 layer parameters, each trial an ordinary run of the Training tab (live curves, node overlay,
 a row in the run history), with a results table and a scatter plot of the validation loss.
 
-The axes are parsed and checked by :mod:`backend.sweep` (the CLI's ``layerforge sweep`` uses
+The axes are parsed and checked by :mod:`backend.training.sweep` (the CLI's ``layerforge sweep`` uses
 the same code); this page only chains the runs through the Training panel's session.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPus
                                QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from backend import sweep as sw
-from backend import train as tr
+from backend.training import sweep as sw
+from backend.training import train as tr
 from backend.errors import TrainingError
 from graph.errors import LayerForgeError
 

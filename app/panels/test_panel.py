@@ -1,8 +1,8 @@
 """The Test tab: hold a digit on paper up to the camera and watch the network read it.
 
-A :class:`LiveWorker` thread takes the newest frame from a :class:`backend.capture.FrameReader`
+A :class:`LiveWorker` thread takes the newest frame from a :class:`backend.live.capture.FrameReader`
 (its own thread, latest-frame semantics), preprocesses it exactly as the model was trained
-(:class:`backend.infer.Predictor`), optionally records it for "teach the camera", and leaves only
+(:class:`backend.live.infer.Predictor`), optionally records it for "teach the camera", and leaves only
 its newest result in a one-slot queue. A GUI-thread timer paints that result: the frame with
 the region of interest, the top classes with probability bars, FPS and end-to-end latency, the
 input as the model sees it, and a Grad-CAM overlay when asked. Nothing heavy runs on the GUI
@@ -23,20 +23,22 @@ from PySide6.QtCore import QPointF, QRectF, QSize, QStandardPaths, Qt, QThread, 
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
-    QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy,
+    QListView, QListWidget, QListWidgetItem, QPushButton, QSizePolicy,
     QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from backend.capture import (CaptureError, FrameReader, FrameSource, ImageSource, PushSource,
-                             SyntheticSource, VideoSource, list_cameras)
+from app.panels.live_views import TOP_K, TopKBars
+from app.task_views import TASK_VIEWS
 from backend.data.recorder import SampleStore
-from backend.infer import Prediction, PreprocessOptions, Predictor, RateMeter, display_image
+from backend.live.capture import (CaptureError, FrameReader, FrameSource, ImageSource,
+                                  PushSource, SyntheticSource, VideoSource, list_cameras)
+from backend.live.infer import Prediction, PreprocessOptions, Predictor, RateMeter, display_image
+from backend.tasks import get_task
 from graph.errors import LayerForgeError
 
 log = logging.getLogger(__name__)
 
 DRAIN_MS = 30  # paint at most ~33 times a second
-TOP_K = 3
 RECORD_INTERVAL_S = 1 / 15  # hold-to-record keeps at most 15 frames a second
 WEIGHTS_POLL_S = 1.0  # live training: fresh weights this often
 DEFAULT_ROI = (0.275, 0.2, 0.45, 0.6)  # a centred square on a 4:3 camera
@@ -58,6 +60,7 @@ class LiveResult:
     frame_index: int
     roi: tuple[int, int, int, int]  # pixels in ``display``
     dropped: int
+    task: str = ""  # the model's task: which live view shows the prediction
 
 
 @dataclass
@@ -162,7 +165,7 @@ class LiveWorker(QThread):
             display = display_image(frame.image, predictor.options.mirror)
             roi = predictor.preprocess.roi_pixels(display.shape)
             if prediction.heatmap is not None:
-                from backend.explain import overlay
+                from backend.live.explain import overlay
 
                 x, y, w, h = roi
                 display[y:y + h, x:x + w] = overlay(display[y:y + h, x:x + w],
@@ -172,7 +175,7 @@ class LiveWorker(QThread):
             self.results.append(LiveResult(
                 display, view.copy() if view is not None else np.zeros((1, 1), np.uint8),
                 prediction, meter.tick(done), (done - frame.time) * 1000.0, frame.index, roi,
-                reader.dropped))
+                reader.dropped, predictor.info.task))
 
 
 # ---- widgets ---------------------------------------------------------------------------------
@@ -387,42 +390,6 @@ class DrawCanvas(QWidget):
         self._last = None
 
 
-class TopKBars(QWidget):
-    """The top classes as labelled probability bars."""
-
-    def __init__(self, k: int = TOP_K, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        self.names: list[QLabel] = []
-        self.bars: list[QProgressBar] = []
-        for i in range(k):
-            name, bar = QLabel("–"), QProgressBar()
-            name.setMinimumWidth(60)
-            bar.setRange(0, 1000)
-            bar.setFormat("")
-            bar.setTextVisible(True)
-            grid.addWidget(name, i, 0)
-            grid.addWidget(bar, i, 1)
-            self.names.append(name)
-            self.bars.append(bar)
-        font = self.names[0].font()
-        font.setBold(True)
-        self.names[0].setFont(font)
-
-    def show_topk(self, topk: list[tuple[str, float]]) -> None:
-        for i, (name, bar) in enumerate(zip(self.names, self.bars)):
-            if i < len(topk):
-                label, prob = topk[i]
-                name.setText(label)
-                bar.setValue(round(prob * 1000))
-                bar.setFormat(f"{prob * 100:.1f}%")
-            else:
-                name.setText("–")
-                bar.setValue(0)
-                bar.setFormat("")
-
-
 # ---- the panel -------------------------------------------------------------------------------
 
 class TestPanel(QWidget):
@@ -539,14 +506,21 @@ class TestPanel(QWidget):
         self.model_view.setToolTip("The input exactly as the model sees it, after "
                                    "preprocessing")
         self.model_view.setText("model's\nview")
-        self.bars = TopKBars()
+        # one live view per view class of the registry; the model's task picks the page
+        self.live_stack = QStackedWidget()
+        self._live_pages: dict[type, QWidget] = {}
+        for views in TASK_VIEWS.values():
+            if views.live is not None and views.live not in self._live_pages:
+                self._live_pages[views.live] = views.live()
+                self.live_stack.addWidget(self._live_pages[views.live])
+        self.bars: TopKBars = self._live_pages[TopKBars]
         self.fps_label = QLabel("FPS –")
         self.latency_label = QLabel("latency –")
         self.detail_label = QLabel("")
         self.detail_label.setWordWrap(True)
         pl.addWidget(QLabel("As the model sees it"), 0, 0)
         pl.addWidget(self.model_view, 1, 0, 3, 1, Qt.AlignmentFlag.AlignTop)
-        pl.addWidget(self.bars, 0, 1, 2, 1)
+        pl.addWidget(self.live_stack, 0, 1, 2, 1)
         pl.addWidget(self.fps_label, 2, 1)
         pl.addWidget(self.latency_label, 3, 1)
         pl.addWidget(self.detail_label, 4, 0, 1, 2)
@@ -719,7 +693,7 @@ class TestPanel(QWidget):
             kind, _, camera = str(self.source_combo.currentData() or "synthetic").partition(":")
             value = int(camera) if kind == "camera" else None
         if kind == "camera":
-            from backend.capture import CameraSource
+            from backend.live.capture import CameraSource
             return lambda: CameraSource(int(value))
         if kind == "video":
             return lambda: VideoSource(value, realtime=True)
@@ -736,7 +710,7 @@ class TestPanel(QWidget):
         raise CaptureError(NO_CAMERA if kind == "none" else f"choose a source ({kind})")
 
     def _make_predictor(self) -> tuple[Callable[[], Predictor], Callable[[], dict | None] | None]:
-        from backend.infer import load_predictor, predictor_from_project
+        from backend.live.infer import load_predictor, predictor_from_project
 
         options = self.options()
         if self.model_path:
@@ -873,7 +847,10 @@ class TestPanel(QWidget):
         self.model_view.setPixmap(QPixmap.fromImage(image).scaled(
             self.model_view.size(), Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.FastTransformation))
-        self.bars.show_topk(pred.topk)
+        live = self.live_view_for(result.task)
+        if live is not None:
+            live.show_prediction(pred)
+            self.live_stack.setCurrentWidget(live)
         self.fps_label.setText(f"{result.fps:.1f} FPS")
         self.latency_label.setText(f"latency {result.latency_ms:.1f} ms (model "
                                    f"{pred.model_ms:.1f} ms)")
@@ -882,6 +859,11 @@ class TestPanel(QWidget):
         if self.message.text() == "Starting…":
             self.show_message("")
         self.predictionShown.emit(result)
+
+    def live_view_for(self, task: str) -> QWidget | None:
+        """The widget that shows ``task``'s live predictions (None: the task has none)."""
+        views = TASK_VIEWS.get(get_task(task).name)
+        return self._live_pages.get(views.live) if views is not None and views.live else None
 
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
@@ -975,7 +957,7 @@ class TestPanel(QWidget):
 
     def record_video(self, path: str | Path, every: int = 1) -> int:
         """Save every ``every``-th frame of a video (its region box) into the selected class."""
-        from backend.infer import Preprocessor
+        from backend.live.infer import Preprocessor
 
         name = self.current_class()
         if name is None:
@@ -986,7 +968,7 @@ class TestPanel(QWidget):
             options = self.options()
             with VideoSource(path) as source:
                 # the crop needs only the ROI settings, not a model
-                from backend.infer import ModelInfo
+                from backend.live.infer import ModelInfo
                 crop = Preprocessor(ModelInfo("image", (3, 16, 16), {"kind": "image"}, []),
                                     replace(options, crop="resize")).crop
                 while (frame := source.read()) is not None:

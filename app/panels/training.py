@@ -20,7 +20,8 @@ from app.editor.inspector import make_editor
 from app.panels.curves import CurveRun, TrainingCurves
 from app.status_line import StatusLine
 from app.workers import TrainingSession, show_download
-from backend import train as tr
+from backend.tasks import format_metric, get_task
+from backend.training import train as tr
 from graph.commands import SetTraining
 from graph.errors import LayerForgeError
 from graph.project import Project
@@ -39,32 +40,6 @@ SECTIONS = (
 def runs_dir() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".layerforge") / "runs"
-
-
-def live_report(model, bundle, dataset=None):
-    """Run on the training thread after every epoch: what the Evaluation tab shows while
-    training (a forecast-vs-actual plot, or fresh text samples). ``dataset`` (the project's
-    dataset spec) lets the forecast be drawn at the series' real level."""
-    from backend.evaluate import forecast_report, text_samples
-
-    if bundle.task == "regression":
-        return forecast_report(model, bundle, dataset=dataset)
-    if bundle.task == "language_model":
-        return text_samples(model, bundle, 0.8, n=1, length=200)
-    return None
-
-
-def final_report(model, bundle, dataset=None):
-    """Run on the training thread once a run ends (best weights): the Evaluation tab's test-set
-    views, so the GUI thread never runs torch (which slowed the next run's training thread)."""
-    from backend.evaluate import classification_report, forecast_report, text_samples
-
-    device = next((p.device for p in model.parameters()), "cpu")
-    if bundle.task == "classification":
-        return classification_report(model, bundle, device)
-    if bundle.task == "regression":
-        return forecast_report(model, bundle, "test", dataset=dataset, device=device)
-    return text_samples(model, bundle, 0.8, n=2, length=300)
 
 
 def format_eta(seconds: float) -> str:
@@ -93,7 +68,7 @@ class TrainingPanel(QWidget):
     failedAt = Signal(str)          # name of the node that raised
     liveStats = Signal(object)      # tr.LayerStats, for the canvas overlay
     runFinished = Signal(object)    # tr.Finished, with self.session.run holding model+bundle
-    epochReport = Signal(object)    # live_report's result after an epoch
+    epochReport = Signal(object)    # the task's epoch_report after an epoch
     openCheckpoint = Signal(str)
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
@@ -317,8 +292,13 @@ class TrainingPanel(QWidget):
         try:
             dataset = dict(project.dataset)
             self.session.start(project, out_dir=out,
-                               epoch_report=lambda m, b: live_report(m, b, dataset),
-                               final_report=lambda m, b: final_report(m, b, dataset),
+                               # on the training thread: the task's views of the run (a
+                               # forecast, text samples, the test-set report), so the GUI
+                               # thread never runs torch
+                               epoch_report=lambda m, b: get_task(b.task).epoch_report(
+                                   m, b, dataset),
+                               final_report=lambda m, b: get_task(b.task).final_report(
+                                   m, b, dataset),
                                tensorboard_dir=out / "tensorboard"
                                if self.tensorboard_box.isChecked() else None)
         except LayerForgeError as exc:
@@ -359,7 +339,7 @@ class TrainingPanel(QWidget):
         """Write the project and launch.sh (torchrun) into a folder the user picks."""
         from PySide6.QtWidgets import QFileDialog
 
-        from backend.distributed import launch_script
+        from backend.training.distributed import launch_script
         from graph.fileio import atomic_write_bytes
         from graph.project import save_project
 
@@ -436,8 +416,7 @@ class TrainingPanel(QWidget):
             self.epochReport.emit(event.report)
 
     def _on_finished(self, event: tr.Finished) -> None:
-        parts = [f"{k} {v * 100:.2f}%" if k == "accuracy" else f"{k} {v:.4f}"
-                 for k, v in event.test.items()]
+        parts = [f"{k} {format_metric(k, v)}" for k, v in event.test.items()]
         how = "stopped" if event.stopped_by_user else "stopped early" if event.stopped_early \
             else "finished"
         result = f"test {', '.join(parts)}" if parts else "no test data"

@@ -19,7 +19,6 @@ from graph.errors import LayerForgeError
 log = logging.getLogger(__name__)
 
 INPUT_KINDS: tuple[str, ...] = ("image", "vector", "sequence", "tokens")
-TASKS: tuple[str, ...] = ("classification", "regression", "language_model")
 
 
 class DataError(LayerForgeError):
@@ -45,7 +44,7 @@ class DataBundle:
     """A loaded dataset: train/val/test splits plus everything needed to use it."""
 
     name: str
-    task: str  # "classification" | "regression" | "language_model"
+    task: str  # the name of its task declaration (backend/tasks): "classification", ...
     train: Split
     val: Split
     test: Split

@@ -2,8 +2,8 @@
 
 graph/ cannot import torch, so what a backbone gives is declared here per architecture (feature
 count, parameters per block, MACs as a function of the image size), each number checked against
-torchvision by tests/backend/test_transfer.py. An imported model's shapes come from its file:
-the app reads the file once through the backend (``backend.pretrained.describe_model_file``) and
+torchvision by tests/backend/compile/test_transfer.py. An imported model's shapes come from its file:
+the app reads the file once through the backend (``backend.compile.backbones.describe_model_file``) and
 stores what it learnt as the node's derived parameters, so validation never opens a file.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ from torch import nn
 
 from app.document import Document
 from app.editor.codeview import CodeView, PythonHighlighter
-from backend.compile import compile_graph
+from backend.compile.compiler import compile_graph
 from graph.commands import SetParam
 from graph.model import Graph
 from graph.project import Project
@@ -101,12 +101,12 @@ def test_hidden_view_waits_until_shown(qtbot):
 
 
 def test_compiler_failure_is_shown_not_raised(qtbot, monkeypatch):
-    import backend.compile
+    import backend.compile.compiler
 
     def broken(graph, analysis=None):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(backend.compile, "compile_graph", broken)
+    monkeypatch.setattr(backend.compile.compiler, "compile_graph", broken)
     document = Document(build_template("hello-mlp"))
     view = make_view(qtbot, document)
     assert view.text().startswith("# The network could not be compiled:")

@@ -501,7 +501,7 @@ def test_torchvision_dataset_from_a_local_root_without_downloading(qtbot, make_p
 
 def test_a_download_shows_its_progress_and_a_newer_choice_cancels_it(make_panel, qtbot,
                                                                      tmp_path, monkeypatch):
-    from tests.backend.test_data_download import slow_mnist_download
+    from tests.backend.data.test_data_download import slow_mnist_download
 
     spec = slow_mnist_download(tmp_path, monkeypatch, 0.25)  # ~15 s for the whole set
     panel, document = make_panel("hello-mlp", dataset=spec)

@@ -10,9 +10,11 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from app.panels.evaluation import GALLERY_LIMIT, HINT, EvaluationPanel, sample_image
+from app.panels.evaluation import HINT, EvaluationPanel
+from app.panels.report_views import GALLERY_LIMIT, sample_image
 from backend.data import DataBundle, Split
-from backend.evaluate import MACRO_NAME, ForecastReport, report_from_predictions
+from backend.tasks.classification import MACRO_NAME, report_from_predictions
+from backend.tasks.regression import ForecastReport
 
 NAMES = ["cat", "dog", "bird"]
 
@@ -263,7 +265,7 @@ def test_a_new_sampler_asked_for_while_the_old_one_runs_gets_its_text(panel, qtb
 
 
 def test_closing_the_view_while_it_samples_is_harmless(qtbot) -> None:
-    from app.panels.evaluation import TextView
+    from app.panels.report_views import TextView
 
     slow, release = held_sampler("late text")
     view = TextView()

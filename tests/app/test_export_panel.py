@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from backend.checkpoint import Checkpoint, save_checkpoint
-from backend.compile import compile_graph
-from backend.train import CheckpointSaved
+from backend.compile.compiler import compile_graph
+from backend.training.train import CheckpointSaved
 from graph.templates import build_template
 
 

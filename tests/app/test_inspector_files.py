@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 from app.document import Document
 from app.editor.inspector import DerivedEditor, FileEditor, InspectorWidget
 from backend.checkpoint import Checkpoint, save_checkpoint
-from backend.compile import compile_graph
+from backend.compile.compiler import compile_graph
 from graph.model import Edge, Graph
 from graph.project import Project
 from graph.templates import Builder, build_template

@@ -138,7 +138,7 @@ def test_opening_a_missing_file_shows_an_error(gui, tmp_path):
 
 def test_opening_a_checkpoint_shows_its_network(gui, tmp_path):
     from backend.checkpoint import Checkpoint, save_checkpoint
-    from backend.compile import compile_graph
+    from backend.compile.compiler import compile_graph
 
     project = build_template("hello-mlp")
     path = tmp_path / "trained.pt"

@@ -10,8 +10,8 @@ import cv2
 import pytest
 import torch
 
-from backend import train as tr
-from backend.capture import CameraSource, synthetic_frame
+from backend.training import train as tr
+from backend.live.capture import CameraSource, synthetic_frame
 from backend.checkpoint import Checkpoint, save_checkpoint
 from backend.cli import main as cli_main
 from backend.data import load_dataset

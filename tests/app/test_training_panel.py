@@ -19,7 +19,7 @@ from PySide6.QtTest import QTest
 
 from app.document import Document
 from app.panels.training import TrainingPanel
-from backend import train as tr
+from backend.training import train as tr
 from backend.data import DataBundle
 from backend.data.base import Split
 from graph.commands import SetTraining
@@ -177,7 +177,7 @@ def os_threads() -> int:
 # ---- 1. a whole run from the Train button -------------------------------------------------
 
 def test_train_one_epoch_of_digits_from_the_window(gui, qtbot, monkeypatch):
-    from backend import evaluate
+    from backend.tasks import classification as evaluate
 
     report_threads: list[str] = []
     real_report = evaluate.classification_report
@@ -586,7 +586,7 @@ def test_cluster_script_button_writes_the_project_and_a_torchrun_script(panel, t
 
 def test_a_dataset_download_shows_its_progress_then_training_starts(panel, qtbot, tmp_path,
                                                                     monkeypatch):
-    from tests.backend.test_data_download import slow_mnist_download
+    from tests.backend.data.test_data_download import slow_mnist_download
 
     panel.document.project.dataset = slow_mnist_download(tmp_path, monkeypatch)
     recorder = Recorder(panel.session)
@@ -605,7 +605,7 @@ def test_a_dataset_download_shows_its_progress_then_training_starts(panel, qtbot
 
 def test_stop_during_a_download_ends_the_run_and_leaves_no_partial_file(panel, qtbot, tmp_path,
                                                                        monkeypatch):
-    from tests.backend.test_data_download import slow_mnist_download
+    from tests.backend.data.test_data_download import slow_mnist_download
 
     panel.document.project.dataset = slow_mnist_download(tmp_path, monkeypatch, 0.05)
     recorder = Recorder(panel.session)

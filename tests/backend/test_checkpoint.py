@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from backend.compile import compile_graph
+from backend.compile.compiler import compile_graph
 from backend.errors import CheckpointError
 from graph.project import Project, save_project
 from graph.templates import Builder, build_template

@@ -16,10 +16,12 @@ import torch
 from app.main import main as app_main
 from backend.checkpoint import load_checkpoint
 from backend.cli import main
-from backend.compile import compile_graph
+from backend.compile.compiler import compile_graph
 from backend.data import load_dataset
-from backend.evaluate import bits, last_value_baseline, unigram_baseline
-from backend.generate import sample_text
+from backend.tasks.base import bits
+from backend.tasks.language_model import unigram_baseline
+from backend.tasks.regression import last_value_baseline
+from backend.tasks.generate import sample_text
 from graph.project import Project, load_project, save_project
 from graph.templates import TEMPLATES, Builder, build_template
 

@@ -88,7 +88,7 @@ def test_spec_names_the_console_script_as_entry_point(spec):
     assert "from app.main import main" in Path(launcher).read_text()
     assert str(ROOT) in analysis.kwargs["pathex"]
     hidden = analysis.kwargs["hiddenimports"]
-    assert {"app.main", "app.main_window", "backend.train", "backend.data.timeseries",
+    assert {"app.main", "app.main_window", "backend.training.train", "backend.data.timeseries",
             "graph.templates"} <= set(hidden)
 
 
@@ -99,7 +99,7 @@ def test_spec_ships_the_resources_the_app_reads(spec):
              for src, dest in analysis.kwargs["datas"]}
     assert datas["resources/datasets"] == "resources/datasets"
     assert datas["resources/icons"] == "resources/icons"
-    assert datas["backend/predict_script.py"] == "backend"
+    assert datas["backend/export/predict_script.py"] == "backend/export"
     assert not any("screenshots" in src for src in datas)
     for src, _ in analysis.kwargs["datas"]:
         assert Path(src).exists(), src
