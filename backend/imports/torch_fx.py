@@ -4,7 +4,7 @@
 ``import_module(module, shapes)`` does the same for a live module, and
 ``backend.imports.onnx_file.import_onnx`` reads an ONNX file. Operations with a catalogue layer
 become that layer (parameters read from the module); the rest become Opaque nodes that run
-as recorded (backend/opaque.py) and keep the shapes seen at import. The result carries a
+as recorded (backend/compile/opaque.py) and keep the shapes seen at import. The result carries a
 state_dict whose keys are the graph's node names, so ``compile_graph(graph)`` loads it and
 reproduces the original outputs.
 """

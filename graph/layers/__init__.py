@@ -2,7 +2,7 @@
 
 A family module (dense, conv, norm, ...) declares ``SPECS``; this package collects them.
 Adding a layer is adding one ``LayerSpec`` to a family (and, if torch has no module for it, one
-module in ``backend/modules.py``). Families that need more than a declaration — e.g. pretrained
+module in ``backend/compile/modules.py``). Families that need more than a declaration — e.g. pretrained
 backbones, whose shapes come from a model file — register through ``register()`` too.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Opaque: an operation of an imported model that has no catalogue layer.
 
-The importer (backend/importer.py) records, as plain JSON text, how to run the operation
+The importer (backend/imports/torch_fx.py) records, as plain JSON text, how to run the operation
 (``op``: a torch function, tensor method or torch.nn module with literal arguments) and the
 tensor shapes it saw (``shapes``), so graph/ can show and check shapes without torch.
 """
