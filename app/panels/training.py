@@ -2,44 +2,65 @@
 curves, run history, and the evaluation when a run ends."""
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import math
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QStandardPaths, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter,
-                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QLabel, QProgressBar, QScrollArea, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from app.document import Document
-from app.editor.inspector import make_editor
-from app.panels.curves import CurveRun, TrainingCurves
+from app.panels.curves import TrainingCurves
+from app.panels.training_controls import RunButtons
+from app.panels.training_form import SECTIONS, TrainingSettingsForm
+from app.panels.training_runs import RunHistory, RunRecord
 from app.status_line import StatusLine
 from app.workers import TrainingSession, show_download
 from backend.tasks import format_metric, get_task
 from backend.training import train as tr
-from graph.commands import SetTraining
 from graph.errors import LayerForgeError
 from graph.project import Project
-from graph.settings import LIVE_SETTINGS, TRAINING_PARAMS
+from graph.settings import LIVE_SETTINGS
 from graph.validate import analyze
 
-# Form sections: (title, keys)
-SECTIONS = (
-    ("Optimisation", ("optimizer", "learning_rate", "momentum", "weight_decay", "loss",
-                      "schedule", "step_size", "gamma", "grad_clip")),
-    ("Run", ("epochs", "batch_size", "device", "seed", "mixed_precision", "early_stopping")),
-    ("Augmentation (images)", ("flip", "shift", "rotate", "noise")),
-)
+# what callers import from here (some of it is defined in the training_* modules)
+__all__ = ["SECTIONS", "RunRecord", "TrainingPanel", "format_eta", "new_run_dir", "runs_dir",
+           "write_cluster_job"]
 
 
 def runs_dir() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return Path(base or Path.home() / ".layerforge") / "runs"
+
+
+def new_run_dir(title: str) -> Path:
+    """A folder (not made yet) for a new run of the document called ``title``."""
+    name = "".join(c if c.isalnum() else "-" for c in title)[:40]
+    out = base = runs_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(2, 1000):  # two runs in one second (a sweep) get their own folders
+        if not out.exists():
+            break
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def write_cluster_job(project: Project, title: str, folder: str) -> tuple[Path, Path]:
+    """Save ``project`` and a launch.sh (torchrun) beside it into ``folder``: (script, project
+    file). Raises OSError or LayerForgeError when they cannot be written."""
+    from backend.training.distributed import launch_script
+    from graph.fileio import atomic_write_bytes
+    from graph.project import save_project
+
+    name = "".join(c if c.isalnum() else "-" for c in title)[:40] or "project"
+    project_file = Path(folder) / f"{name}.json"
+    script = Path(folder) / "launch.sh"
+    save_project(project, project_file)
+    text = launch_script(str(project_file))
+    atomic_write_bytes(script, text.encode())
+    script.chmod(0o755)
+    return script, project_file
 
 
 def format_eta(seconds: float) -> str:
@@ -49,17 +70,6 @@ def format_eta(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-@dataclasses.dataclass
-class RunRecord:
-    """One finished (or stopped/failed) run, kept for comparison."""
-
-    label: str
-    settings: dict[str, Any]
-    curves: CurveRun
-    checkpoint: str | None
-    result: str
 
 
 class TrainingPanel(QWidget):
@@ -75,9 +85,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.session = TrainingSession(self)
-        self.history: list[RunRecord] = []
         self._extra: dict[str, Any] = {}  # a sweep trial's changed values, for the history
-        self.editors: dict[str, Any] = {}
         self._started_at = 0.0
         self._info: tr.Started | None = None
         self._last_epoch: tr.EpochEnd | None = None
@@ -87,56 +95,23 @@ class TrainingPanel(QWidget):
 
     # ---- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
-        form_box = QWidget()
-        form_layout = QVBoxLayout(form_box)
-        form_layout.setContentsMargins(4, 4, 4, 4)
-        specs = {p.name: p for p in TRAINING_PARAMS}
-        for title, keys in SECTIONS:
-            group = QGroupBox(title)
-            form = QFormLayout(group)
-            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-            for key in keys:
-                spec = specs[key]
-                if key == "device":
-                    spec = dataclasses.replace(spec, choices=self._device_choices())
-                editor = make_editor(spec, self._edited, self._problem)
-                self.editors[key] = editor
-                form.addRow(key.replace("_", " "), editor.widget)
-            form_layout.addWidget(group)
-        self.tensorboard_box = QCheckBox("Also log to TensorBoard")
-        if importlib.util.find_spec("tensorboard") is None:
-            self.tensorboard_box.setEnabled(False)
-            self.tensorboard_box.setToolTip("Install the tensorboard package to use this: "
-                                            "pip install tensorboard")
-        else:
-            self.tensorboard_box.setToolTip("Writes the run's curves to <run folder>/"
-                                            "tensorboard; open it with: tensorboard --logdir …")
-        form_layout.addWidget(self.tensorboard_box)
-        self.cluster_button = QPushButton("Write cluster launch script…")
-        self.cluster_button.setToolTip("Saves this project and a torchrun script beside it that "
-                                       "trains it data-parallel on several GPUs, cores or "
-                                       "machines")
-        self.cluster_button.clicked.connect(self.write_cluster_script)
-        form_layout.addWidget(self.cluster_button)
-        form_layout.addStretch()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form_box)
-        scroll.setMinimumWidth(260)
+        self.form = TrainingSettingsForm()
+        self.form.settingChanged.connect(self._training_changed)
+        self.form.problem.connect(self._problem)
+        self.editors = self.form.editors
+        self.tensorboard_box = self.form.tensorboard_box
+        self.cluster_button = self.form.cluster_button
+        # clicked(bool) would arrive as the folder: the dialog must be asked for
+        self.cluster_button.clicked.connect(lambda: self.write_cluster_script())
 
-        self.train_button = QPushButton("Train")
-        self.train_button.setDefault(True)
-        self.pause_button = QPushButton("Pause")
-        self.resume_button = QPushButton("Resume")
-        self.stop_button = QPushButton("Stop")
+        self.buttons = RunButtons()
+        b = self.buttons
+        self.train_button, self.pause_button = b.train_button, b.pause_button
+        self.resume_button, self.stop_button = b.resume_button, b.stop_button
         self.train_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.pause)
         self.resume_button.clicked.connect(self.resume)
         self.stop_button.clicked.connect(self.stop)
-        buttons = QHBoxLayout()
-        for b in (self.train_button, self.pause_button, self.resume_button, self.stop_button):
-            buttons.addWidget(b)
-        buttons.addStretch()
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.status = StatusLine("Ready. Press Train.")
@@ -145,24 +120,13 @@ class TrainingPanel(QWidget):
         self.banner.hide()
 
         self.curves = TrainingCurves()
-        self.history_table = QTableWidget(0, 0)
-        self.history_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.history_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.history_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.history_table.cellDoubleClicked.connect(self._open_run)
-        self.overlay_box = QCheckBox("Overlay earlier runs on the curves")
-        self.overlay_box.setChecked(True)
-        self.overlay_box.toggled.connect(self._refresh_overlays)
-        history = QWidget()
-        hl = QVBoxLayout(history)
-        hl.addWidget(self.overlay_box)
-        hl.addWidget(QLabel("Double-click a run to open its checkpoint in the editor. Only "
-                            "settings that differ between runs are shown."))
-        hl.addWidget(self.history_table)
+        self.runs = RunHistory(self.curves)
+        self.runs.openCheckpoint.connect(self.openCheckpoint)
+        self.history_table = self.runs.table
+        self.overlay_box = self.runs.overlay_box
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
-        self.tabs.addTab(history, "Runs")
+        self.tabs.addTab(self.runs, "Runs")
         from app.panels.sweep import SweepPanel  # it drives this panel: imported late
 
         self.sweep = SweepPanel(self)
@@ -176,13 +140,13 @@ class TrainingPanel(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(4, 4, 4, 4)
-        rl.addLayout(buttons)
+        rl.addWidget(self.buttons)
         rl.addWidget(self.progress)
         rl.addWidget(self.status)
         rl.addWidget(self.banner)
         rl.addWidget(self.tabs, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
+        splitter.addWidget(self.form)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 900])
@@ -190,15 +154,6 @@ class TrainingPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
         self._set_state("idle")
-
-    @staticmethod
-    def _device_choices() -> tuple[str, ...]:
-        kinds = []
-        for device in tr.available_devices():
-            kind = device.split(":")[0]
-            if kind not in kinds:
-                kinds.append(kind)
-        return ("auto", *kinds)
 
     def _connect_session(self) -> None:
         s = self.session
@@ -217,23 +172,13 @@ class TrainingPanel(QWidget):
     def set_document(self, document: Document) -> None:
         if self.session.running:
             self.session.shutdown()
-        if getattr(self, "_listening", None) is not None:
-            self._listening.trainingChanged.disconnect(self._training_changed)
-        self._listening = document
         self.document = document
-        document.trainingChanged.connect(self._training_changed)
-        self._refresh_form()
-
-    def _refresh_form(self, *_: Any) -> None:
-        training = self.document.project.training
-        for key, editor in self.editors.items():
-            editor.set_value(training[key])
+        self.form.set_document(document)
 
     def _training_changed(self, key: str) -> None:
-        """A setting changed (typed in the form, undone, redone): the form shows it and, during
+        """A setting changed (typed in the form, undone, redone) and the form shows it: during
         a run, a live one reaches the run from its next batch, so the form never shows a value
         the run is not using."""
-        self._refresh_form()
         if not (self.session.running and key in LIVE_SETTINGS):
             return
         value = self.document.project.training[key]
@@ -243,17 +188,6 @@ class TrainingPanel(QWidget):
             self._problem(key, str(exc))
             return
         self.status.setText(f"{key.replace('_', ' ')} = {value} from the next batch on")
-
-    def _edited(self, key: str, value: Any) -> None:
-        if self.document.project.training.get(key) == value:
-            return
-        try:
-            command = SetTraining(self.document.project, key, value)
-        except LayerForgeError as exc:
-            self._problem(key, str(exc))
-            self._refresh_form()
-            return
-        self.document.push(command)  # -> _training_changed, which tells a running run
 
     def _problem(self, key: str, message: str | None) -> None:
         if message:
@@ -279,14 +213,9 @@ class TrainingPanel(QWidget):
                                + analysis.summary())
             return False
         self.banner.hide()
-        name = "".join(c if c.isalnum() else "-" for c in self.document.title)[:40]
-        out = base = runs_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        for n in range(2, 1000):  # two runs in one second (a sweep) get their own folders
-            if not out.exists():
-                break
-            out = base.with_name(f"{base.name}-{n}")
+        out = new_run_dir(self.document.title)
         self.curves.clear()
-        self._refresh_overlays()
+        self.runs.refresh_overlays()
         self._last_epoch = None
         self._extra = dict(extra or {})
         try:
@@ -323,13 +252,8 @@ class TrainingPanel(QWidget):
     def _set_state(self, state: str) -> None:
         """idle | running | paused: which buttons and which settings can be used."""
         self.state = state
-        self.train_button.setEnabled(state == "idle")
-        self.pause_button.setEnabled(state == "running")
-        self.resume_button.setEnabled(state == "paused")
-        self.stop_button.setEnabled(state in ("running", "paused"))
-        for key, editor in self.editors.items():
-            editor.widget.setEnabled(state == "idle" or (state == "paused"
-                                                         and key in LIVE_SETTINGS))
+        self.buttons.set_state(state)
+        self.form.set_state(state)
         if state == "paused":
             self.status.setText("Paused. Safe settings (learning rate, clipping, "
                                 "augmentation…) can be changed now; Resume continues with them.")
@@ -339,22 +263,13 @@ class TrainingPanel(QWidget):
         """Write the project and launch.sh (torchrun) into a folder the user picks."""
         from PySide6.QtWidgets import QFileDialog
 
-        from backend.training.distributed import launch_script
-        from graph.fileio import atomic_write_bytes
-        from graph.project import save_project
-
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Folder for the cluster job")
         if not folder:
             return None
-        name = "".join(c if c.isalnum() else "-" for c in self.document.title)[:40] or "project"
-        project_file = Path(folder) / f"{name}.json"
-        script = Path(folder) / "launch.sh"
         try:
-            save_project(self.document.project, project_file)
-            text = launch_script(str(project_file))
-            atomic_write_bytes(script, text.encode())
-            script.chmod(0o755)
+            script, project_file = write_cluster_job(self.document.project,
+                                                     self.document.title, folder)
         except (OSError, LayerForgeError) as exc:
             self._show_failure(f"could not write the cluster script into {folder}: {exc}")
             return None
@@ -449,30 +364,9 @@ class TrainingPanel(QWidget):
         settings = dict(run.settings) if run else dict(self.document.project.training)
         settings["dataset"] = self.document.project.dataset.get("name")
         settings.update(self._extra)
-        label = f"run {len(self.history) + 1}"
-        curves = self.curves.current_run()
-        curves.label = label
-        self.history.append(RunRecord(label, settings, curves, checkpoint, result))
-        self._refresh_history()
+        self.runs.record(settings, result, checkpoint)
 
-    def _refresh_history(self) -> None:
-        keys = sorted({k for r in self.history for k in r.settings})
-        differing = [k for k in keys if len({repr(r.settings.get(k)) for r in self.history}) > 1]
-        columns = ["run", *differing, "result", "checkpoint"]
-        table = self.history_table
-        table.setColumnCount(len(columns))
-        table.setHorizontalHeaderLabels(columns)
-        table.setRowCount(len(self.history))
-        for row, record in enumerate(self.history):
-            values = [record.label, *[str(record.settings.get(k)) for k in differing],
-                      record.result, record.checkpoint or "–"]
-            for col, value in enumerate(values):
-                table.setItem(row, col, QTableWidgetItem(value))
-
-    def _refresh_overlays(self) -> None:
-        self.curves.set_overlays([r.curves for r in self.history]
-                                 if self.overlay_box.isChecked() else [])
-
-    def _open_run(self, row: int, column: int) -> None:
-        if 0 <= row < len(self.history) and self.history[row].checkpoint:
-            self.openCheckpoint.emit(self.history[row].checkpoint)
+    @property
+    def history(self) -> list[RunRecord]:
+        """The runs of this session, oldest first."""
+        return self.runs.records

@@ -584,6 +584,17 @@ def test_cluster_script_button_writes_the_project_and_a_torchrun_script(panel, t
     assert "launch.sh" in panel.status.text()
 
 
+def test_clicking_the_cluster_script_button_asks_for_the_folder(panel, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *args: asked.append(args) or str(tmp_path)))
+    click(panel.cluster_button)
+    assert len(asked) == 1  # clicked(False) once arrived as the folder and nothing happened
+    assert (tmp_path / "launch.sh").is_file()
+
+
 def test_a_dataset_download_shows_its_progress_then_training_starts(panel, qtbot, tmp_path,
                                                                     monkeypatch):
     from tests.backend.data.test_data_download import slow_mnist_download

@@ -1,0 +1,135 @@
+"""The main window's docks around the canvas (layers, inspector, history, the bottom panels)
+and the panels in the bottom tabs, wired to the canvas and to each other."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QDockWidget, QTabWidget, QWidget
+
+from app.document import Document
+from app.editor.palette import PaletteWidget
+from app.panels.data_panel import DataPanel
+from app.panels.evaluation import EvaluationPanel
+from app.panels.export_panel import ExportPanel
+from app.panels.test_panel import TestPanel
+from app.panels.training import TrainingPanel
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+PANELS_HEIGHT_WHILE_TRAINING = 480  # px: four curves with readable axes
+
+
+class WindowDocks(QObject):
+    """Builds the docks; the bottom panels are made with the first document and kept (they
+    follow each later one). A QObject child of the window, like its slots were."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.training_panel: TrainingPanel | None = None
+        self.data_panel: DataPanel | None = None
+        self.evaluation_panel: EvaluationPanel | None = None
+        self.test_panel: TestPanel | None = None
+        self.export_panel: ExportPanel | None = None
+        self.palette_widget = PaletteWidget()
+        self.palette_widget.layerActivated.connect(window.add_layer_at_centre)
+        dock = QDockWidget("Layers", window, objectName="palette")
+        dock.setWidget(self.palette_widget)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.palette_dock = dock
+        self.inspector_dock = QDockWidget("Inspector", window, objectName="inspector")
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
+        self.bottom_tabs = QTabWidget()
+        self.bottom_dock = QDockWidget("Panels", window, objectName="panels")
+        self.bottom_dock.setWidget(self.bottom_tabs)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bottom_dock)
+        self.history_dock = QDockWidget("History", window, objectName="history")
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
+        self.history_dock.hide()
+
+    def first_start_sizes(self) -> None:
+        """No saved window state: the canvas gets the room."""
+        self.window.resizeDocks([self.palette_dock, self.inspector_dock], [210, 360],
+                                Qt.Orientation.Horizontal)
+        self.window.resizeDocks([self.bottom_dock], [230], Qt.Orientation.Vertical)
+
+    def set_panels(self, document: Document, code_view: QWidget) -> None:
+        """The bottom tabs: Training, Data, Evaluation, Test, Code (``code_view``), Export."""
+        window = self.window
+        if self.training_panel is None:
+            self.training_panel = TrainingPanel(document)
+            self.data_panel = DataPanel(document)
+            self.evaluation_panel = EvaluationPanel()
+            self.test_panel = TestPanel(document)
+            self.export_panel = ExportPanel(document)
+            self.test_panel.run_provider = lambda: self.training_panel.session.run
+            self.test_panel.trainRequested.connect(
+                lambda: self.bottom_tabs.setCurrentWidget(self.training_panel))
+            panel = self.training_panel
+            panel.liveStats.connect(lambda event: window.scene.set_live_stats(event.layers))
+            panel.session.started.connect(lambda _: self.evaluation_panel.clear())
+            panel.session.started.connect(lambda _: self.give_panels_room())
+            panel.session.runEnded.connect(lambda: window.scene.set_live_stats(None))
+            panel.failedAt.connect(lambda name: window.scene.mark_failed(
+                name, f"'{name}' failed during training: see the Training tab"))
+            panel.epochReport.connect(self._show_epoch_report)
+            panel.runFinished.connect(self._show_evaluation)
+            panel.session.checkpointSaved.connect(self.export_panel.set_checkpoint)
+            panel.openCheckpoint.connect(
+                lambda path: window.maybe_save() and window.open_file(path))
+        else:
+            self.training_panel.set_document(document)
+            self.data_panel.set_document(document)
+            self.evaluation_panel.clear()
+            self.test_panel.set_document(document)
+            self.export_panel.set_document(document)
+        current = self.bottom_tabs.currentIndex()
+        self.bottom_tabs.clear()
+        self.bottom_tabs.addTab(self.training_panel, "Training")
+        self.bottom_tabs.addTab(self.data_panel, "Data")
+        self.bottom_tabs.addTab(self.evaluation_panel, "Evaluation")
+        self.bottom_tabs.addTab(self.test_panel, "Test")
+        self.bottom_tabs.addTab(code_view, "Code")
+        self.bottom_tabs.addTab(self.export_panel, "Export")
+        self.bottom_tabs.setCurrentIndex(max(current, 0))
+
+    def give_panels_room(self) -> None:
+        """A run started: make the bottom panels tall enough for readable curves (the user
+        may have shrunk them to see more of the canvas), never more than half the window."""
+        window = self.window
+        dock = self.bottom_dock
+        if dock.isFloating() or not dock.isVisible():
+            return
+        want = min(PANELS_HEIGHT_WHILE_TRAINING, window.height() // 2)
+        if dock.height() < want:
+            view = window.view
+            items = window.scene.itemsBoundingRect()
+            fitted = view.mapToScene(view.viewport().rect()).boundingRect().contains(items)
+            window.resizeDocks([dock], [want], Qt.Orientation.Vertical)
+            if fitted:  # the whole network was in view: keep it so in the smaller canvas
+                QTimer.singleShot(0, view, view.zoom_to_fit)
+
+    def _show_epoch_report(self, report) -> None:
+        """During training: the latest epoch's report (a forecast, text samples) on the page
+        of the run's task."""
+        run = self.training_panel.session.run
+        if run is not None and run.bundle is not None:
+            self.evaluation_panel.show_run_report(run.bundle.task, report, run, final=False)
+
+    def _show_evaluation(self, finished) -> None:
+        """When a run ends: the test-set views for its task. They were computed on the training
+        thread (``finished.report``); only the temperature slider samples text here."""
+        run = self.training_panel.session.run
+        report = getattr(finished, "report", None)
+        if run is None or run.bundle is None or report is None:
+            return
+        self.evaluation_panel.show_run_report(run.bundle.task, report, run, final=True)
+
+    def shutdown(self) -> None:
+        """The window closes: never leave a training thread, a camera or an export behind."""
+        if self.training_panel is not None:
+            self.training_panel.session.shutdown()  # never leave a training thread behind
+            self.test_panel.shutdown()  # nor a camera open
+            self.export_panel.shutdown()  # nor an export thread

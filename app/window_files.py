@@ -1,0 +1,166 @@
+"""The main window's files: new from a template, open, import, save, autosave to the recovery
+file, and the recent-files list."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from app.document import Document
+from graph.errors import LayerForgeError
+from graph.templates import build_template
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+PROJECT_FILTER = "LayerForge projects (*.json);;Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
+MAX_RECENT = 8
+
+
+class DocumentFiles(QObject):
+    """Reads and writes the window's document; a bad file is reported, never half-opened.
+
+    A QObject child of the window, so that the import worker's result arrives on the GUI
+    thread."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.import_worker = None  # the running or last ImportWorker
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False means the user cancelled."""
+        window = self.window
+        if window.document is None or not window.document.modified:
+            return True
+        answer = QMessageBox.question(
+            window, "Unsaved changes", f"Save the changes to {window.document.title}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Save:
+            return window.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_from_template(self) -> None:
+        from app.template_gallery import TemplateGallery
+
+        window = self.window
+        if not window.maybe_save():
+            return
+        dialog = TemplateGallery(window)
+        if dialog.exec() and dialog.chosen_key:
+            window.set_document(Document(build_template(dialog.chosen_key)))
+        dialog.deleteLater()  # a child of the window: it would stay, with its previews
+
+    def open_dialog(self) -> None:
+        window = self.window
+        if not window.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(window, "Open", self.last_dir(), PROJECT_FILTER)
+        if path:
+            window.open_file(path)
+
+    def import_dialog(self) -> None:
+        """File > Import PyTorch Model…: the import runs on a worker thread; the result
+        opens as a new document (like a checkpoint)."""
+        from app.import_dialog import ImportDialog, ImportWorker
+
+        window = self.window
+        if not window.maybe_save():
+            return
+        dialog = ImportDialog(self.last_dir(), window)
+        accepted = dialog.exec() == ImportDialog.DialogCode.Accepted
+        source, shape, checkpoint = dialog.source(), dialog.input_shape(), \
+            dialog.checkpoint_path()
+        dialog.deleteLater()
+        if not accepted:
+            return
+        window.act_import.setEnabled(False)
+        window.show_message(f"importing {source}…")
+        self.import_worker = worker = ImportWorker(source, shape, checkpoint)
+        worker.imported.connect(self._imported)
+        worker.failed.connect(lambda text: window.show_error("Cannot import the model", text))
+        worker.finished.connect(lambda: window.act_import.setEnabled(True))
+        worker.start()
+
+    def _imported(self, result) -> None:
+        window = self.window
+        window.set_document(Document(result.project))
+        opaque = f", {len(result.opaque)} opaque" if result.opaque else ""
+        window.show_message(f"imported {result.project.name}: "
+                            f"{len(result.project.graph.nodes)} nodes{opaque}"
+                            + "".join(f" — {n}" for n in result.notes[:1]))
+
+    def open_file(self, path: str | Path) -> bool:
+        """Open a project or checkpoint; a bad file is reported and the current one kept."""
+        window = self.window
+        try:
+            document = Document.open(path)
+        except LayerForgeError as exc:
+            window.show_error("Cannot open file", str(exc))
+            return False
+        window.set_document(document)
+        self.add_recent(Path(path))
+        return True
+
+    def save(self) -> bool:
+        document = self.window.document
+        if document.path is None:
+            return self.window.save_as()
+        return self.window._save_to(document.path)
+
+    def save_as(self) -> bool:
+        window = self.window
+        suggested = str(Path(self.last_dir()) / f"{window.document.title.split('.')[0]}.json")
+        path, _ = QFileDialog.getSaveFileName(window, "Save As", suggested, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += ".json"
+        return window._save_to(Path(path))
+
+    def save_to(self, path: Path) -> bool:
+        """Write the document to ``path``; a failure is reported and nothing is lost."""
+        window = self.window
+        try:
+            window.document.save(path)
+        except OSError as exc:
+            window.show_error("Cannot save", f"{path}: {exc.strerror or exc}. Choose another "
+                              f"folder with Save As; your network is still open.")
+            return False
+        window.recovery.remove()
+        self.add_recent(path)
+        window.show_message(f"saved {path}")
+        return True
+
+    def autosave(self) -> None:
+        """Write the recovery file when there are unsaved changes (and drop it when the edits
+        were undone back to the saved state: after a crash there is nothing to restore)."""
+        window = self.window
+        if window.document is not None and window.document.modified:
+            try:
+                window.recovery.write(window.document.project, window.document.path)
+            except OSError as exc:
+                log.warning("autosave failed: %s", exc)
+        elif window.recovery is not None:
+            window.recovery.remove()
+
+    def last_dir(self) -> str:
+        """Where file dialogs start: the folder of the newest recent file, else home."""
+        recent = self.recent_files()
+        return str(recent[0].parent) if recent else str(Path.home())
+
+    def recent_files(self) -> list[Path]:
+        value = self.window.settings.value("recent", [])
+        value = [value] if isinstance(value, str) else list(value or [])
+        return [Path(p) for p in value]
+
+    def add_recent(self, path: Path) -> None:
+        items = [str(path.resolve())] + [str(p) for p in self.recent_files()
+                                         if str(p) != str(path.resolve())]
+        self.window.settings.setValue("recent", items[:MAX_RECENT])
+        self.window.menus.refresh_recent()
