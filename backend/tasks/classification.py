@@ -29,6 +29,9 @@ class ClassLabels(Task):
     losses = ("cross_entropy", "nll", "bce_with_logits")
     default_loss = "cross_entropy"
     metric = ACCURACY
+    # whether the Output may give more scores than the data has classes (a language model's
+    # vocabulary covers characters one text never uses); a classifier needs one per class
+    spare_classes = False
 
     def batch_metric(self, out: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
         return float((out.argmax(-1) == y).sum()), y.numel()
@@ -47,7 +50,12 @@ class ClassLabels(Task):
         classes = bundle.num_classes or 0
         steps = bundle.target_shape  # () one label per sample; (T,) one label per time step
         wanted = "(N, " + "".join(f"{d}, " for d in steps) + f"{classes})"
-        if out_type.dims[:-1] != steps or out_type.dims[-1] < classes:
+        shape_fits = len(out_type.dims) == len(steps) + 1 and out_type.dims[:-1] == steps
+        # a 128-wide Output for 10 classes trains without an error in torch (ids < 128 are
+        # valid) but is never what was meant
+        last = out_type.dims[-1] if out_type.dims else 0
+        count_fits = not classes or last == classes or (self.spare_classes and last > classes)
+        if not (shape_fits and count_fits):
             raise TrainingError(
                 f"dataset {fit.dataset} has {classes} classes but {fit.feeder.label()} gives "
                 f"{out_type}: the last layer must output {wanted} scores{self.shape_hint(fit)}",

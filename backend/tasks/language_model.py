@@ -21,6 +21,7 @@ class LanguageModel(ClassLabels):
     title = "language model"
     generates_text = True
     prediction = "next_token"
+    spare_classes = True  # the network's vocabulary may cover more characters than the text
 
     def shape_hint(self, fit: FitContext) -> str:
         if len(fit.out_type.dims) != len(fit.bundle.target_shape) + 1:

@@ -207,6 +207,9 @@ def test_image_folder_written_with_cv2(qtbot, make_panel, tmp_path, monkeypatch)
     assert document.project.dataset == {"name": "image_folder",
                                         "options": {"path": str(folder)}}
     settle(qtbot, panel)
+    # two classes for the template's ten outputs: said, with the layer to change
+    assert "has 2 classes but Linear 'fc' gives (N, 10)" in panel.banner_text()
+    set_classes(document, 2)
     assert panel.banner_text() == ""
     assert panel.preview_kind() == "images"
     assert set(panel.grid.labels()) == {"circle", "square"}
@@ -448,11 +451,19 @@ def test_colour_images_for_a_three_channel_input(qtbot, make_panel, tmp_path):
     document.refresh_analysis()  # the Input changed: the data is loaded again, in colour
     assert panel.pending
     settle(qtbot, panel)
+    set_classes(document, 2)
     assert panel.banner_text() == ""
     for img, label in panel.preview.images:
         assert img.shape == (16, 16, 3)
         r, b = img[..., 0].astype(int).sum(), img[..., 2].astype(int).sum()
         assert (r > 2 * b) if label == "red" else (b > 2 * r)
+
+
+def set_classes(document, classes: int) -> None:
+    """The digits template's last Linear set to ``classes`` outputs."""
+    document.push(SetParam(document.graph, document.graph.find("fc").id, "out_features",
+                           classes))
+    document.refresh_analysis()
 
 
 def write_fake_mnist(root: Path, train: int = 60, test: int = 20) -> None:
@@ -517,3 +528,18 @@ def test_a_download_shows_its_progress_and_a_newer_choice_cancels_it(make_panel,
     raw = tmp_path / "datasets" / "MNIST" / "raw"
     assert not list(raw.glob("*.part"))
     assert panel.busy.maximum() == 0  # indeterminate again for the next load
+
+
+@pytest.mark.parametrize("out_features", [128, 11])
+def test_an_output_wider_than_the_classes_does_not_fit(qtbot, make_panel, out_features):
+    """(N, 128) scores for the 10 digit classes trains without a torch error and is never what
+    was meant: the Data tab says so and names the layer, instead of "fits the network"."""
+    panel, document = make_panel("digits-cnn")
+    settle(qtbot, panel)
+    fc = document.graph.find("fc")
+    document.push(SetParam(document.graph, fc.id, "out_features", out_features))
+    document.refresh_analysis()
+    assert panel.banner_kind == "error"
+    assert "10 classes" in panel.banner_text() and "'fc'" in panel.banner_text()
+    assert f"(N, {out_features})" in panel.banner_text()
+    assert "does not fit" in panel.summary_text()

@@ -235,7 +235,10 @@ def test_nothing_to_train_is_a_clear_error(image_folder: Path) -> None:
     b = Builder()
     x = b.add("Input", "image", kind="image", shape=(3, 32, 32))
     bb = b.add("Backbone", "backbone", x, arch="mobilenet_v3_small", weights="none")
-    b.add("Output", "label", bb)
+    # a head without parameters: 576 features -> 3 class scores (max of each third)
+    thirds = b.add("Reshape", "thirds", bb, shape=(3, 192))
+    pooled = b.add("MaxPool1d", "pool", thirds, kernel_size=192)
+    b.add("Output", "label", b.add("Flatten", "flat", pooled))
     project = b.project("t", "", {"name": "image_folder", "options": {"path": str(image_folder)}},
                         epochs=1, device="cpu", loss="cross_entropy")
     (failed,) = [e for e in train(project) if isinstance(e, Failed)]
