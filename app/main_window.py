@@ -21,17 +21,18 @@ from app.editor.scene import GraphScene
 from app.editor.view import GraphView
 from app.recovery import RecoveryFile
 from app.window_actions import WindowMenus
-from app.window_docks import PANELS_HEIGHT_WHILE_TRAINING, WindowDocks
+from app.window_docks import WindowDocks
 from app.window_files import MAX_RECENT, PROJECT_FILTER, DocumentFiles
 from graph.clipboard import copy_nodes, paste_command
 from graph.commands import MoveNodes
 from graph.errors import LayerForgeError
 from graph.formatting import format_macs
-from graph.layout import auto_wrap_for, layered_positions
+from graph.layout import DEFAULT_DIRECTION, DIRECTIONS, layout_moves
 from graph.templates import build_template
 
-__all__ = ["MainWindow", "PANELS_HEIGHT_WHILE_TRAINING", "PROJECT_FILTER", "MAX_RECENT",
-           "AUTOSAVE_MS"]
+DIRECTION_SETTING = "editor/direction"
+
+__all__ = ["MainWindow", "PROJECT_FILTER", "MAX_RECENT", "AUTOSAVE_MS", "DIRECTION_SETTING"]
 
 AUTOSAVE_MS = 30_000
 
@@ -96,6 +97,18 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         else:  # first start: the canvas gets the room
             self.docks.first_start_sizes()
+        self._room_checked = False
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._room_checked:  # sizes are known once shown
+            self._room_checked = True
+            QTimer.singleShot(0, self._check_canvas_room)
+
+    def _check_canvas_room(self) -> None:
+        """A saved layout that squeezes the canvas (under 40% of the window) is dropped."""
+        if not self.docks.canvas_has_room():
+            self.docks.first_start_sizes()
 
     def _build_status_bar(self) -> None:
         self.status_valid = QLabel()
@@ -122,42 +135,59 @@ class MainWindow(QMainWindow):
             self.document.deleteLater()
         if self.recovery is not None:
             self.recovery.close()
-        # the previous document's scene and panels would otherwise live as long as the window
-        stale = [w for w in (getattr(self, "scene", None), getattr(self, "inspector", None),
-                             getattr(self, "code_view", None), self.history_dock.widget(),
-                             self.act_undo, self.act_redo)
-                 if w is not None]
+        stale_scene = getattr(self, "scene", None)
         self.document = document
         document.setParent(self)
         self.recovery = RecoveryFile()
-        self.scene = GraphScene(document, self)
+        self.scene = GraphScene(document, self, direction=self._direction())
         self.scene.message.connect(self.show_message)
         self.scene.selectionChanged.connect(self._selection_changed)
         document.message.connect(self.show_message)
         document.analysisChanged.connect(self._refresh_status)
         document.modifiedChanged.connect(lambda _: self._refresh_title())
         document.pathChanged.connect(self._refresh_title)
-        old_view = self.centralWidget()
-        self.view = GraphView(self.scene)
-        self.setCentralWidget(self.view)
-        if old_view is not None:
-            old_view.deleteLater()
-        self.inspector = InspectorWidget(document)
-        self.inspector_dock.setWidget(self.inspector)
-        self.history_dock.setWidget(QUndoView(document.undo_stack))
-        self.code_view = CodeView(document)
+        # The canvas, inspector, history and code widgets are made once and follow each
+        # document: new widgets would bring their own size hints, and the docks would be
+        # resized around them (the canvas was squeezed to a strip at every File > Open).
+        if stale_scene is None:
+            self.view = GraphView(self.scene)
+            self.setCentralWidget(self.view)
+            self.inspector = InspectorWidget(document)
+            self.inspector_dock.setWidget(self.inspector)
+            self.history_dock.setWidget(QUndoView(document.undo_stack))
+            self.code_view = CodeView(document)
+            self.minimap = Minimap(self.view)
+        else:
+            self.view.set_graph_scene(self.scene)
+            self.inspector.set_document(document)
+            self.history_dock.widget().setStack(document.undo_stack)
+            self.code_view.set_document(document)
+            self.minimap.follow_scene(self.scene)
+            stale_scene.deleteLater()
         self.docks.set_panels(document, self.code_view)
-        self.minimap = Minimap(self.view)
-        for widget in stale:
-            widget.deleteLater()
+        for action in (self.act_undo, self.act_redo):  # the previous stack's; deleted now,
+            if action is not None:  # as QMenu.clear() below leaves the C++ objects alive but
+                action.deleteLater()  # their Python wrappers dead
         self.menus.rebuild_edit_menu()
         self._refresh_title()
         self._refresh_status()
-        QTimer.singleShot(0, self.view.zoom_to_fit)
+        QTimer.singleShot(0, self.view.show_start)
 
-    def give_panels_room(self) -> None:
-        """A run started: make the bottom panels tall enough for readable curves."""
-        self.docks.give_panels_room()
+    # ---- the canvas's direction ------------------------------------------------------------
+    def _direction(self) -> str:
+        direction = self.settings.value(DIRECTION_SETTING, DEFAULT_DIRECTION, type=str)
+        return direction if direction in DIRECTIONS else DEFAULT_DIRECTION
+
+    def set_direction(self, direction: str) -> None:
+        """Lay the canvas out top to bottom (``TB``) or left to right (``LR``): the ports move
+        to the cards' edges along the flow and the network is laid out again (one undo step).
+        Remembered for the next networks."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}")
+        self.settings.setValue(DIRECTION_SETTING, direction)
+        if direction != self.scene.direction:
+            self.scene.set_direction(direction)
+            self.auto_layout()
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()
@@ -289,9 +319,8 @@ class MainWindow(QMainWindow):
             self.paste()
 
     def auto_layout(self) -> None:
-        graph = self.document.graph
-        positions = {k: v for k, v in layered_positions(graph, auto_wrap_for(graph)).items()
-                     if graph.node(k).position != v}
+        """Lay the network out in layers along the canvas's direction (one undo step)."""
+        positions = layout_moves(self.document.graph, self.scene.direction)
         if positions:
-            self.document.push(MoveNodes(graph, positions))
+            self.document.push(MoveNodes(self.document.graph, positions))
         self.view.zoom_to_fit()

@@ -18,7 +18,7 @@ from app.panels.training import TrainingPanel
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-PANELS_HEIGHT_WHILE_TRAINING = 480  # px: four curves with readable axes
+CANVAS_SHARE = 0.4  # a saved layout leaving the canvas less of the window is not restored
 
 
 class WindowDocks(QObject):
@@ -50,10 +50,15 @@ class WindowDocks(QObject):
         self.history_dock.hide()
 
     def first_start_sizes(self) -> None:
-        """No saved window state: the canvas gets the room."""
-        self.window.resizeDocks([self.palette_dock, self.inspector_dock], [210, 360],
-                                Qt.Orientation.Horizontal)
-        self.window.resizeDocks([self.bottom_dock], [230], Qt.Orientation.Vertical)
+        """No saved window state (or one that squeezed the canvas): the canvas gets the room,
+        at least half of the window's width and about 60% of its height."""
+        window = self.window
+        width, height = window.width(), window.height()
+        window.resizeDocks([self.palette_dock, self.inspector_dock],
+                           [min(210, int(0.18 * width)), min(360, int(0.27 * width))],
+                           Qt.Orientation.Horizontal)
+        window.resizeDocks([self.bottom_dock], [min(230, int(0.3 * height))],
+                           Qt.Orientation.Vertical)
 
     def set_panels(self, document: Document, code_view: QWidget) -> None:
         """The bottom tabs: Training, Data, Evaluation, Test, Code (``code_view``), Export."""
@@ -70,7 +75,6 @@ class WindowDocks(QObject):
             panel = self.training_panel
             panel.liveStats.connect(lambda event: window.scene.set_live_stats(event.layers))
             panel.session.started.connect(lambda _: self.evaluation_panel.clear())
-            panel.session.started.connect(lambda _: self.give_panels_room())
             panel.session.runEnded.connect(lambda: window.scene.set_live_stats(None))
             panel.failedAt.connect(lambda name: window.scene.mark_failed(
                 name, f"'{name}' failed during training: see the Training tab"))
@@ -95,21 +99,12 @@ class WindowDocks(QObject):
         self.bottom_tabs.addTab(self.export_panel, "Export")
         self.bottom_tabs.setCurrentIndex(max(current, 0))
 
-    def give_panels_room(self) -> None:
-        """A run started: make the bottom panels tall enough for readable curves (the user
-        may have shrunk them to see more of the canvas), never more than half the window."""
-        window = self.window
-        dock = self.bottom_dock
-        if dock.isFloating() or not dock.isVisible():
-            return
-        want = min(PANELS_HEIGHT_WHILE_TRAINING, window.height() // 2)
-        if dock.height() < want:
-            view = window.view
-            items = window.scene.itemsBoundingRect()
-            fitted = view.mapToScene(view.viewport().rect()).boundingRect().contains(items)
-            window.resizeDocks([dock], [want], Qt.Orientation.Vertical)
-            if fitted:  # the whole network was in view: keep it so in the smaller canvas
-                QTimer.singleShot(0, view, view.zoom_to_fit)
+    def canvas_has_room(self) -> bool:
+        """Whether the canvas has at least CANVAS_SHARE of the window's width and height."""
+        window, canvas = self.window, self.window.centralWidget()
+        return canvas is not None and \
+            canvas.width() >= CANVAS_SHARE * window.width() and \
+            canvas.height() >= CANVAS_SHARE * window.height()
 
     def _show_epoch_report(self, report) -> None:
         """During training: the latest epoch's report (a forecast, text samples) on the page

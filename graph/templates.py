@@ -164,6 +164,12 @@ def transfer_learning() -> Project:
         epochs=10, learning_rate=1e-3, batch_size=16, optimizer="adamw", flip=True)
 
 
+def blank_network() -> Project:
+    return Project(name="Untitled", description=(
+        "An empty canvas. Drag layers from the Layers panel (or double-click the canvas and "
+        "type a layer's name): start with an Input, end with an Output, and wire them up."))
+
+
 @dataclass(frozen=True)
 class Template:
     key: str
@@ -181,8 +187,16 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
 )}
 
 
+# File > New offers a blank network first. It is not in TEMPLATES, the examples that train
+# out of the box (the CLI, docs, benchmarks and tests go through every one of those).
+BLANK = Template("blank", "Blank network", blank_network)
+GALLERY: dict[str, Template] = {BLANK.key: BLANK, **TEMPLATES}
+
+
 def build_template(key: str) -> Project:
-    """A fresh project from a template; unknown keys raise KeyError listing the choices."""
-    if key not in TEMPLATES:
-        raise KeyError(f"unknown template {key!r}; choose one of {', '.join(TEMPLATES)}")
-    return TEMPLATES[key].build()
+    """A fresh project from a template (or the blank one); unknown keys raise KeyError
+    listing the choices."""
+    if key not in GALLERY:
+        raise KeyError(f"unknown template {key!r}; choose one of {', '.join(TEMPLATES)} "
+                       f"(or {BLANK.key} for an empty network)")
+    return GALLERY[key].build()

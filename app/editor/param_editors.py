@@ -33,7 +33,10 @@ class _SpinBox(QSpinBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setKeyboardTracking(False)  # one edit when typing ends, not one per keystroke
+        # Every keystroke is an edit, so the card and the shapes follow the typing at once (the
+        # card showed the old value until the field lost focus); the document merges
+        # consecutive edits of one parameter into one undo step.
+        self.setKeyboardTracking(True)
         self.setAccelerated(True)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override

@@ -12,19 +12,24 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsObject,
 
 from app.document import Document
 from app.editor.style import category_color
+from app.editor.wires import straight_path, wire_path
 from graph.commands import Compound, Connect, Disconnect, RemoveNode
+from graph.layout import CARD_HEADER as HEADER_HEIGHT
+from graph.layout import CARD_PAD, DEFAULT_DIRECTION, card_rows
+from graph.layout import CARD_ROW as ROW_HEIGHT
+from graph.layout import CARD_WIDTH as NODE_WIDTH
 from graph.model import Edge, GraphEvent, Node
 
-NODE_WIDTH = 190.0
-HEADER_HEIGHT = 26.0
-ROW_HEIGHT = 18.0
 PORT_RADIUS = 6.0
+PORT_LABEL = 62.0  # room for a port's name beside its card (merges: in0, in1...)
 CORNER = 7.0
 LIVE_HEIGHT = 20.0
 # Below this zoom (screen pixels per scene unit) text would be under 4 pixels high: cards and
 # wires are drawn without it and ports without antialiasing. A zoomed-out view of a big graph
 # repaints several times faster, and nothing readable is lost.
 DETAIL_ZOOM = 0.3
+CARD_TEXT_PT = 8.5   # a card's parameter lines and type name: its smallest text
+TITLE_PT = 9.5
 
 
 def detail_level(painter: QPainter) -> float:
@@ -51,7 +56,8 @@ def format_value(value) -> str:
 
 
 class PortItem(QGraphicsItem):
-    """An input (left edge) or output (right edge) connector of a node card."""
+    """An input or output connector of a node card: inputs on its top edge and outputs on its
+    bottom edge (top-to-bottom canvas), or left and right (left-to-right)."""
 
     def __init__(self, node_item: "NodeItem", name: str, is_output: bool) -> None:
         super().__init__(node_item)
@@ -144,9 +150,10 @@ class LiveStrip(QGraphicsItem):
 class NodeItem(QGraphicsObject):
     """A node card: coloured category header, title, key parameters, ports."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, direction: str = DEFAULT_DIRECTION) -> None:
         super().__init__()
         self.node_id = node.id
+        self.direction = direction
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.strip = LiveStrip(self)
@@ -171,8 +178,7 @@ class NodeItem(QGraphicsObject):
         self.lines = [f"{k}: {format_value(node.params[k])}" for k in spec.key_params]
         in_ports = [p.name for p in spec.input_ports(node.params)]
         out_ports = [p.name for p in spec.outputs]
-        rows = max(len(in_ports), len(out_ports), len(self.lines), 1)
-        self.height = HEADER_HEIGHT + rows * ROW_HEIGHT + 10
+        self.height = HEADER_HEIGHT + card_rows(node, self.direction) * ROW_HEIGHT + CARD_PAD
         for ports, names, out in ((self.inputs, in_ports, False), (self.outputs, out_ports, True)):
             for name in list(ports):
                 if name not in names:
@@ -181,15 +187,27 @@ class NodeItem(QGraphicsObject):
             for i, name in enumerate(names):
                 port = ports.get(name) or PortItem(self, name, out)
                 ports[name] = port
-                port.setPos(NODE_WIDTH if out else 0.0, HEADER_HEIGHT + 5 + (i + 0.5) * ROW_HEIGHT)
+                port.setPos(self._port_position(i, len(names), out))
         self.show_port_names = len(in_ports) > 1
         self.strip.setPos(0, self.height)
+        self.setToolTip("\n".join([f"{self.title} ({self.type_name})"] + self.errors
+                                  + self.warnings))
         self.update()
+
+    def _port_position(self, i: int, count: int, out: bool) -> QPointF:
+        if self.direction == "TB":  # spread along the top (inputs) or bottom (outputs) edge
+            return QPointF(NODE_WIDTH * (i + 1) / (count + 1), self.height if out else 0.0)
+        return QPointF(NODE_WIDTH if out else 0.0, HEADER_HEIGHT + 5 + (i + 0.5) * ROW_HEIGHT)
+
+    def set_direction(self, node: Node, direction: str) -> None:
+        """Ports on top/bottom edges (``TB``) or left/right (``LR``)."""
+        self.direction = direction
+        self.refresh(node)
 
     def set_problems(self, errors: list[str], warnings: list[str]) -> None:
         if (errors, warnings) != (self.errors, self.warnings):
             self.errors, self.warnings = errors, warnings
-            self.setToolTip("\n".join(errors + warnings))
+            self.setToolTip("\n".join([f"{self.title} ({self.type_name})"] + errors + warnings))
             self.update()
 
     @property
@@ -206,7 +224,11 @@ class NodeItem(QGraphicsObject):
         self.strip.update()
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
+        box = QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
+        if self.show_port_names:  # the names stand outside the card, beside their ports
+            box = box.adjusted(0, -ROW_HEIGHT, 0, 0) if self.direction == "TB" else \
+                box.adjusted(-PORT_LABEL, 0, 0, 0)
+        return box
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -237,23 +259,24 @@ class NodeItem(QGraphicsObject):
                 self._paint_error_dot(painter)
             return
         font = QFont(painter.font())
-        font.setPointSizeF(9.5)
+        font.setPointSizeF(TITLE_PT)
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(QColor("white") if self.color.lightness() < 150 else QColor("#1a1a1a"))
         metrics = QFontMetricsF(font)
-        title = metrics.elidedText(self.title, Qt.TextElideMode.ElideRight, NODE_WIDTH * 0.55)
+        # imported names share their start (m_layer1_1_conv2): the end is what tells them apart
+        title = metrics.elidedText(self.title, Qt.TextElideMode.ElideLeft, NODE_WIDTH * 0.55)
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
         font.setBold(False)
-        font.setPointSizeF(8.5)
+        font.setPointSizeF(CARD_TEXT_PT)
         painter.setFont(font)
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                          self.type_name)
         text = palette.color(QPalette.ColorRole.Text)
         painter.setPen(text)
-        font.setPointSizeF(8.5)
+        font.setPointSizeF(CARD_TEXT_PT)
         painter.setFont(font)
         metrics = QFontMetricsF(font)
         for i, line in enumerate(self.lines):
@@ -262,13 +285,27 @@ class NodeItem(QGraphicsObject):
                                     ROW_HEIGHT), Qt.AlignmentFlag.AlignVCenter, line)
         if self.show_port_names:
             muted = QColor(text)
-            muted.setAlpha(150)
+            muted.setAlpha(170)
             painter.setPen(muted)
-            for name, port in self.inputs.items():
-                painter.drawText(QRectF(10, port.y() - ROW_HEIGHT / 2, 60, ROW_HEIGHT),
-                                 Qt.AlignmentFlag.AlignVCenter, name)
+            for name, box in self.port_label_rects().items():
+                painter.drawText(box, Qt.AlignmentFlag.AlignVCenter
+                                 | (Qt.AlignmentFlag.AlignLeft if self.direction == "TB"
+                                    else Qt.AlignmentFlag.AlignRight), name)
         if self.errors:
             self._paint_error_dot(painter)
+
+    def port_label_rects(self) -> dict[str, QRectF]:
+        """Where each input's name is written: above the card beside its port (top to bottom),
+        or left of the card above its wire (left to right), clear of the card's text."""
+        rects = {}
+        for name, port in self.inputs.items():
+            if self.direction == "TB":
+                rects[name] = QRectF(port.x() + PORT_RADIUS + 2, -ROW_HEIGHT, PORT_LABEL,
+                                     ROW_HEIGHT - 2)
+            else:
+                rects[name] = QRectF(-PORT_LABEL, port.y() - ROW_HEIGHT, PORT_LABEL - 4,
+                                     ROW_HEIGHT - 4)
+        return rects
 
     def _paint_error_dot(self, painter: QPainter) -> None:
         painter.setPen(Qt.PenStyle.NoPen)
@@ -282,6 +319,12 @@ class NodeItem(QGraphicsObject):
         return super().itemChange(change, value)
 
 
+def _label_font() -> QFont:
+    font = QFont(QApplication.font())
+    font.setPointSizeF(7.5)
+    return font
+
+
 class EdgeItem(QGraphicsPathItem):
     """A wire from an output port to an input port, labelled with the tensor shape it carries."""
 
@@ -289,6 +332,7 @@ class EdgeItem(QGraphicsPathItem):
         super().__init__()
         self.edge, self.source, self.target = edge, source, target
         self.label = ""
+        self.label_box = QRectF()
         self.ok = True
         self.setZValue(0)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -297,10 +341,37 @@ class EdgeItem(QGraphicsPathItem):
 
     def update_path(self) -> None:
         a, b = self.source.scenePos(), self.target.scenePos()
-        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
-        path = QPainterPath(a)
-        path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
-        self.setPath(path)
+        scene = self.scene()
+        ends = (self.source.node_item, self.target.node_item)
+        direction = self.source.node_item.direction
+        if scene is None:
+            self.setPath(straight_path(a, b, direction))
+            return
+
+        def cards_in(rect: QRectF) -> list[QRectF]:
+            return [item.sceneBoundingRect() for item in scene.items(rect)
+                    if isinstance(item, NodeItem) and item not in ends]
+        self.setPath(wire_path(a, b, direction, cards_in))
+        self._place_label(cards_in)
+
+    def _place_label(self, cards_in=None) -> None:
+        """The shape label at the wire's middle, moved beside it where it would cover a card
+        (a skip connection's lane runs close to the cards it passes)."""
+        self.label_box = QRectF()
+        if not self.label:
+            return
+        metrics = QFontMetricsF(_label_font())
+        w, h = metrics.horizontalAdvance(self.label) + 10, metrics.height() + 2
+        mid = self.path().pointAtPercent(0.5)
+        box = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+        if cards_in is not None and cards_in(box):
+            shift = QPointF(w / 2 + 6, 0) if self.source.node_item.direction == "TB" else \
+                QPointF(0, h / 2 + 4)
+            for moved in (box.translated(shift), box.translated(-shift)):
+                if not cards_in(moved):
+                    box = moved
+                    break
+        self.label_box = box
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         # A selection box picks nodes; a wire that merely crosses it is not picked (else
@@ -313,8 +384,11 @@ class EdgeItem(QGraphicsPathItem):
 
     def set_label(self, text: str, ok: bool) -> None:
         if (text, ok) != (self.label, self.ok):
+            relabel = text != self.label
             self.label, self.ok = text, ok
             self.setToolTip(text)
+            if relabel:
+                self.update_path()
             self.update()
 
     def shape(self) -> QPainterPath:
@@ -323,7 +397,7 @@ class EdgeItem(QGraphicsPathItem):
         return stroker.createStroke(self.path())
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-60, -14, 60, 14)
+        return super().boundingRect().adjusted(-60, -14, 60, 14) | self.label_box
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -336,14 +410,8 @@ class EdgeItem(QGraphicsPathItem):
         painter.drawPath(self.path())
         if not self.label or detail_level(painter) < DETAIL_ZOOM:
             return
-        font = QFont(painter.font())
-        font.setPointSizeF(7.5)
-        painter.setFont(font)
-        metrics = QFontMetricsF(font)
-        mid = self.path().pointAtPercent(0.5)
-        w = metrics.horizontalAdvance(self.label) + 10
-        h = metrics.height() + 2
-        box = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+        painter.setFont(_label_font())
+        box = self.label_box
         back = QColor(palette.color(QPalette.ColorRole.Window))
         back.setAlpha(230)
         painter.setPen(QPen(color, 1))
@@ -358,9 +426,11 @@ class GraphScene(QGraphicsScene):
 
     message = Signal(str)
 
-    def __init__(self, document: Document, parent=None) -> None:
+    def __init__(self, document: Document, parent=None,
+                 direction: str = DEFAULT_DIRECTION) -> None:
         super().__init__(parent)
         self.document = document
+        self.direction = direction
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._wire: QGraphicsPathItem | None = None
@@ -383,8 +453,19 @@ class GraphScene(QGraphicsScene):
             self._add_edge(edge)
         self.refresh_analysis()
 
+    def set_direction(self, direction: str) -> None:
+        """Cards with ports on their top/bottom edges (``TB``) or left/right sides (``LR``)."""
+        if direction == self.direction:
+            return
+        self.direction = direction
+        graph = self.document.graph
+        for node_id, item in self.node_items.items():
+            item.set_direction(graph.node(node_id), direction)
+        for item in self.edge_items.values():
+            item.update_path()
+
     def _add_node(self, node: Node) -> None:
-        item = NodeItem(node)
+        item = NodeItem(node, self.direction)
         self.addItem(item)
         self.node_items[node.id] = item
 
@@ -397,6 +478,7 @@ class GraphScene(QGraphicsScene):
             return  # a wire into a port that no longer exists: validation reports it
         item = EdgeItem(edge, s_port, t_port)
         self.addItem(item)
+        item.update_path()  # now it can see the cards in its way
         self.edge_items[edge] = item
         src.edges.add(item)
         dst.edges.add(item)
@@ -526,10 +608,7 @@ class GraphScene(QGraphicsScene):
         assert self._wire is not None and self._wire_from is not None
         a = self._wire_from.scenePos()
         a, b = (a, pos) if self._wire_from.is_output else (pos, a)
-        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
-        path = QPainterPath(a)
-        path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
-        self._wire.setPath(path)
+        self._wire.setPath(straight_path(a, b, self.direction))
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._wire is not None:
@@ -556,7 +635,9 @@ class GraphScene(QGraphicsScene):
         if start is None or target is None or target is start:
             return False
         if target.is_output == start.is_output:
-            self.message.emit("connect an output (right side) to an input (left side)")
+            self.message.emit("connect an output (bottom edge) to an input (top edge)"
+                              if self.direction == "TB" else
+                              "connect an output (right side) to an input (left side)")
             return False
         out, inp = (start, target) if start.is_output else (target, start)
         edge = Edge(out.node_id, out.name, inp.node_id, inp.name)

@@ -8,11 +8,15 @@ from PySide6.QtWidgets import (QApplication, QFrame, QGraphicsView, QLineEdit, Q
                                QListWidgetItem, QVBoxLayout, QWidget)
 
 from app.editor.mime import LAYER_MIME
-from app.editor.scene import GraphScene, is_dark
+from app.editor.scene import CARD_TEXT_PT, GraphScene, is_dark
 from graph.commands import AddNode
 from graph.layers import CATALOGUE
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
+EMPTY_CANVAS_HINT = ("Drag layers here from the Layers panel, or double-click to search.\n"
+                     "Start with an Input, end with an Output, and wire them up.")
+READABLE_PX = 9.0  # a card's smallest text at the zoom a network opens at
+MARGIN = 60.0      # scene units around the network when it is shown
 
 
 class QuickAddPopup(QFrame):
@@ -86,6 +90,12 @@ class GraphView(QGraphicsView):
         self._space = False
         self._quick_add_at = QPointF()
 
+    def set_graph_scene(self, scene: GraphScene) -> None:
+        """Show another document's scene in this same widget (its size in the window stays)."""
+        self.graph_scene = scene
+        self.setScene(scene)
+        self.resetCachedContent()
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self.resetCachedContent()  # the cached background has the old theme's colours
@@ -113,11 +123,37 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        self.fitInView(items.adjusted(-60, -60, 60, 60), Qt.AspectRatioMode.KeepAspectRatio)
+        self.fitInView(items.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN),
+                       Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom > 1.0:
             self.set_zoom(1.0)
         self.centerOn(items.center())
         self.zoomChanged.emit(self.zoom)
+
+    def readable_zoom(self) -> float:
+        """The zoom at which a card's smallest text is READABLE_PX pixels tall on this screen."""
+        return READABLE_PX / (CARD_TEXT_PT * self.logicalDpiY() / 72.0)
+
+    def show_start(self) -> None:
+        """How a network opens: all of it when that can be read, else its start (the inputs:
+        top, or left) at the smallest readable zoom; Zoom to Fit shows the rest."""
+        items = self.graph_scene.itemsBoundingRect()
+        self.zoom_to_fit()
+        readable = min(1.0, self.readable_zoom())
+        if items.isEmpty() or self.zoom >= readable:
+            return
+        self.set_zoom(readable)
+        seen = self.mapToScene(self.viewport().rect()).boundingRect()
+        starts = QRectF()
+        for node_id, item in self.graph_scene.node_items.items():
+            if not self.graph_scene.document.graph.edges_into(node_id):
+                starts = starts.united(item.sceneBoundingRect())
+        if self.graph_scene.direction == "TB":
+            x = starts.center().x() if items.width() > seen.width() else items.center().x()
+            self.centerOn(x, items.top() - MARGIN + seen.height() / 2)
+        else:
+            y = starts.center().y() if items.height() > seen.height() else items.center().y()
+            self.centerOn(items.left() - MARGIN + seen.width() / 2, y)
 
     # ---- pan -----------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -220,6 +256,22 @@ class GraphView(QGraphicsView):
             event.acceptProposedAction()
         else:
             event.ignore()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """An empty canvas says how to begin."""
+        if self.graph_scene.node_items:
+            return
+        painter.save()
+        painter.resetTransform()
+        color = QColor(QApplication.palette().color(QPalette.ColorRole.Text))
+        color.setAlpha(150)
+        painter.setPen(color)
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        painter.setFont(font)
+        painter.drawText(QRectF(self.viewport().rect()), Qt.AlignmentFlag.AlignCenter
+                         | Qt.TextFlag.TextWordWrap, EMPTY_CANVAS_HINT)
+        painter.restore()
 
     # ---- background ----------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
@@ -22,6 +22,11 @@ from app.panels.curve_ranges import EPOCH_EXTENT_MIN, STEP_EXTENT_MIN
 pg.setConfigOptions(antialias=False)  # live curves: aliased lines are much cheaper to draw
 
 LEFT_AXIS_WIDTH = 56  # px: room for labels like 0.0003 or 1e-05 and the axis title
+PLOT_MIN_HEIGHT = 150  # px: a plot's title, x axis and a view with a few y ticks and a legend
+TITLE_HEIGHT = 22  # px: pyqtgraph's 30 px title row takes a fifth of a short plot
+LEGEND_MARGIN = 6  # px between a legend and its view's edges
+MARGIN, SPACING = 4, 6  # px around and between the plots
+PLOTS_MIN_HEIGHT = 2 * PLOT_MIN_HEIGHT + SPACING + 2 * MARGIN  # the two rows of plots
 
 
 @dataclass
@@ -60,6 +65,36 @@ def cosmetic_pen(color: QColor, width: float = 1.0, alpha: int = 255,
     return pen
 
 
+def without_overlaps(texts: list) -> list:
+    """pyqtgraph's tick label specs (rect, flags, text; major ticks first) less those whose
+    text would touch one kept before it. pyqtgraph measures a label 0.8 of its height and
+    draws it unclipped around that centre: compared here at full height, a pixel apart."""
+    kept: list[QRectF] = []
+    result = []
+    for spec in texts:
+        rect = spec[0]
+        grow = rect.height() / 8 + 0.5
+        full = rect.adjusted(0, -grow, 0, grow)
+        if not any(full.intersects(other) for other in kept):
+            kept.append(full)
+            result.append(spec)
+    return result
+
+
+class LeftAxis(pg.AxisItem):
+    """A y axis whose tick labels never overlap: a short plot shows fewer of them."""
+
+    def __init__(self) -> None:
+        super().__init__("left")
+
+    def generateDrawSpecs(self, p):  # noqa: N802 - pyqtgraph's name
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis, ticks, texts = specs
+        return axis, ticks, without_overlaps(texts)
+
+
 class EpochAxis(pg.AxisItem):
     """An axis with ticks on whole numbers only (epoch 1, 2, 3 — never 2.5)."""
 
@@ -80,7 +115,7 @@ def format_rate(value: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-class RateAxis(pg.AxisItem):
+class RateAxis(LeftAxis):
     """Learning-rate ticks in one short notation on linear and log axes alike."""
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
@@ -109,16 +144,18 @@ class CurvePlots:
 
     def __init__(self) -> None:
         self.widget = pg.GraphicsLayoutWidget()
-        self.widget.setMinimumSize(360, 190)
-        self.widget.ci.setContentsMargins(4, 4, 4, 4)
-        self.widget.ci.setSpacing(6)
+        # readable plots: a short panel scrolls them (TrainingCurves) rather than squash them
+        self.widget.setMinimumSize(360, PLOTS_MIN_HEIGHT)
+        self.widget.ci.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
+        self.widget.ci.setSpacing(SPACING)
 
         # Per-batch plots share the top row, per-epoch plots the bottom one: a live update
         # dirties one strip of the view, not two opposite corners (the whole view).
-        self.batch_plot = self._make_plot(0, 0, "step", "loss", True, (-6, 6))
+        top_right = (-LEGEND_MARGIN, LEGEND_MARGIN)
+        self.batch_plot = self._make_plot(0, 0, "step", "loss", True, top_right)
         self.lr_plot = self._make_plot(0, 1, "step", "learning rate", True, None)
-        self.epoch_plot = self._make_plot(1, 0, "epoch", "loss", False, (-6, 6))
-        self.metric_plot = self._make_plot(1, 1, "epoch", "", False, (-6, 6))
+        self.epoch_plot = self._make_plot(1, 0, "epoch", "loss", False, top_right)
+        self.metric_plot = self._make_plot(1, 1, "epoch", "", False, top_right)
         # the ranges are fitted by LiveRanges, in coarse steps, never by pyqtgraph; the x
         # axes start at its smallest extents
         for plot in self.all_plots():
@@ -153,9 +190,8 @@ class CurvePlots:
 
     def _make_plot(self, row: int, col: int, x_label: str, y_label: str, per_batch: bool,
                    legend_offset: tuple[int, int] | None) -> pg.PlotItem:
-        axis = {"bottom": pg.AxisItem("bottom") if per_batch else EpochAxis("bottom")}
-        if y_label == "learning rate":
-            axis["left"] = RateAxis("left")
+        axis = {"bottom": pg.AxisItem("bottom") if per_batch else EpochAxis("bottom"),
+                "left": RateAxis() if y_label == "learning rate" else LeftAxis()}
         plot = self.widget.addPlot(row=row, col=col, axisItems=axis)
         plot.setMenuEnabled(False)  # the context menu offers log/FFT modes that would
         plot.hideButtons()          # fight the live updates
@@ -178,7 +214,28 @@ class CurvePlots:
         if legend_offset is not None:
             # compact and translucent; a user can drag it off the curves
             plot.addLegend(offset=legend_offset, verSpacing=-5, labelTextSize="8pt")
+            plot.getViewBox().sigResized.connect(lambda: self.fit_legend(plot))
         return plot
+
+    def fit_legend(self, plot: pg.PlotItem) -> None:
+        """Lay ``plot``'s legend out in as many columns as it needs to fit its view's height
+        (earlier runs add entries; a short plot has room for a few rows)."""
+        legend = plot.legend
+        entries = len(legend.items)
+        if not entries:
+            return
+        row_height = legend.height() / math.ceil(entries / legend.columnCount)
+        room = plot.getViewBox().height() - 2 * LEGEND_MARGIN
+        legend.setColumnCount(math.ceil(entries / max(int(room // row_height), 1)))
+
+    def fit_legends(self) -> None:
+        for plot in self.all_plots():
+            if plot.legend is not None:
+                self.fit_legend(plot)
+
+    def _set_title(self, plot: pg.PlotItem, title: str | None) -> None:
+        plot.setTitle(title, color=self.theme.foreground.name(), size="10pt", bold=True)
+        plot.layout.setRowFixedHeight(0, TITLE_HEIGHT)
 
     def show_step_extent(self, extent: float) -> None:
         """Show steps 0..``extent`` on the per-batch plots."""
@@ -201,8 +258,7 @@ class CurvePlots:
                 axis.setPen(cosmetic_pen(t.muted))
                 axis.setTextPen(cosmetic_pen(t.foreground))
                 plot.setLabel(name, axis.labelText, color=t.muted.name())
-            plot.setTitle(self._titles.get(plot), color=t.foreground.name(), size="10pt",
-                          bold=True)
+            self._set_title(plot, self._titles.get(plot))
             if plot.legend is not None:
                 self.apply_theme_to_legend(plot.legend)
         self.raw_curve.setPen(cosmetic_pen(t.train, 1, alpha=70))
@@ -236,11 +292,10 @@ class CurvePlots:
     def show_metric_name(self, metric: str) -> None:
         """Title, axis label and legend corner of the metric plot for ``metric``."""
         self._titles[self.metric_plot] = metric_title(metric)
-        self.metric_plot.setTitle(self._titles[self.metric_plot],
-                                  color=self.theme.foreground.name(), size="10pt", bold=True)
+        self._set_title(self.metric_plot, self._titles[self.metric_plot])
         y_label = ("accuracy (%)" if metric.lower() == "accuracy"
                    else metric_title(metric) if metric else "")
         self.metric_plot.setLabel("left", y_label, color=self.theme.muted.name())
         # accuracy climbs into the top right corner, an error falls away from it
-        self.metric_plot.legend.setOffset((-6, -6) if metric.lower() == "accuracy"
-                                          else (-6, 6))
+        corner = -LEGEND_MARGIN if metric.lower() == "accuracy" else LEGEND_MARGIN
+        self.metric_plot.legend.setOffset((-LEGEND_MARGIN, corner))

@@ -19,8 +19,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
+                               QSlider, QStackedWidget, QVBoxLayout, QWidget)
 
 from app.panels.curve_data import CurveRun, LiveCurveData, ema
 from app.panels.curve_export import (CurveExportDialogs, render_plots, write_curves_csv,
@@ -38,6 +38,9 @@ __all__ = ["CurveRun", "DEFAULT_SMOOTHING", "EPOCH_EXTENT_MIN", "LEFT_AXIS_WIDTH
 
 REDRAW_INTERVAL_MS = 200  # curves redraw between two drains (workers.DRAIN_MS): never in the same stall
 DEFAULT_SMOOTHING = 0.6
+EMPTY_TEXT = ("Loss and accuracy curves appear here while the network trains. "
+              "Press Train to start.")
+WAITING_TEXT = "Training has started: the curves appear with the first batches."
 
 
 class TrainingCurves(QWidget):
@@ -74,11 +77,24 @@ class TrainingCurves(QWidget):
         self.train_metric_curve, self.val_metric_curve = p.train_metric_curve, p.val_metric_curve
         self.overlay_layers = p.overlay_layers
 
+        # before the first point a message, not empty axes; a panel shorter than the plots'
+        # readable height scrolls them (its own minimum height stays small: see field notes)
+        self.empty_state = QLabel(EMPTY_TEXT, wordWrap=True)
+        self.empty_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_state.setMargin(12)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(self.plots)
+        self._pages = QStackedWidget()
+        self._pages.addWidget(self.empty_state)
+        self._pages.addWidget(self.scroll)  # the empty state is shown first
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addLayout(self._toolbar)
-        layout.addWidget(self.plots, 1)
+        layout.addWidget(self._pages, 1)
         self._apply_theme()
         self.curve_plots.show_metric_name(self.data.metric)
 
@@ -109,6 +125,8 @@ class TrainingCurves(QWidget):
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_csv_button.setToolTip("Save the per-batch and per-epoch values as CSV")
         self.export_csv_button.clicked.connect(self._export_dialogs.ask_csv)
+        for button in (self.export_png_button, self.export_csv_button):
+            button.setEnabled(False)  # until there is something to export (_show_plots)
         for widget in (label, self.smoothing_slider, self.smoothing_label):
             bar.addWidget(widget)
         bar.addSpacing(12)
@@ -127,7 +145,9 @@ class TrainingCurves(QWidget):
     def _apply_theme(self) -> None:
         """Colours from the palette: readable on light and dark themes alike."""
         self.curve_plots.apply_theme(self.palette())
-        self.count_label.setStyleSheet(f"color: {self.curve_plots.theme.muted.name()}")
+        muted = self.curve_plots.theme.muted.name()
+        self.count_label.setStyleSheet(f"color: {muted}")
+        self.empty_state.setStyleSheet(f"color: {muted}; font-size: 11pt")
         if self.overlays.runs:
             self._draw_overlays()
 
@@ -137,6 +157,7 @@ class TrainingCurves(QWidget):
         self.data.clear()
         self.overlays.clear()
         self.ranges.reset()
+        self.empty_state.setText(EMPTY_TEXT)
         self._batches_dirty = self._epochs_dirty = True
         self.flush()
 
@@ -146,6 +167,7 @@ class TrainingCurves(QWidget):
         again with the same plan; a longer one (epochs raised while paused) widens them."""
         if not self.ranges.plan(steps, epochs):
             return
+        self.empty_state.setText(WAITING_TEXT)
         self._batches_dirty = self._epochs_dirty = True
         self._schedule_redraw()
 
@@ -266,6 +288,15 @@ class TrainingCurves(QWidget):
                 curve.setData(x[keep], values[keep])
             self._sync_metric_legend()
             self.ranges.fit_epochs(scale)
+        self._show_plots(bool(data.batches.size or data.epochs.size or self.overlays.runs))
+
+    def _show_plots(self, shown: bool) -> None:
+        """The plots once there is something to draw, the empty state until then."""
+        page = self.scroll if shown else self.empty_state
+        if self._pages.currentWidget() is not page:
+            self._pages.setCurrentWidget(page)
+            self.export_png_button.setEnabled(shown)
+            self.export_csv_button.setEnabled(shown)
 
     def _sync_metric_legend(self) -> None:
         """No "train" entry in the metric legend when no train metric was measured."""
@@ -282,9 +313,11 @@ class TrainingCurves(QWidget):
         for item, label in self.overlays.legend_entries(self.metric_plot):
             legend.addItem(item, label)
         self.curve_plots.apply_theme_to_legend(legend)
+        self.curve_plots.fit_legend(self.metric_plot)
 
     def _draw_overlays(self) -> None:
         self.overlays.draw(self.data.factor, self.data.metric, metric_scale(self.data.metric))
+        self.curve_plots.fit_legends()  # their entries may need more columns
         self._epochs_dirty = True  # the epoch axes may need to reach the overlays' last epoch
         self._batches_dirty = True  # and the step and loss axes the overlays' extent
         self._schedule_redraw()

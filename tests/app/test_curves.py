@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QColor, QImage, QPalette
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QScrollArea
 
 from app.panels import curves as curves_module
 from app.panels.curves import CurveRun, TrainingCurves, ema, format_rate
@@ -326,8 +326,10 @@ def test_colours_follow_the_palette(widget):
     assert widget.smooth_curve.opts["pen"].color() != QColor("#5AA9F0")
 
 
-def test_export_buttons_ask_for_a_file_and_report_failures(widget, tmp_path, monkeypatch):
+def test_export_buttons_ask_for_a_file_and_report_failures(widget, qtbot, tmp_path,
+                                                          monkeypatch):
     widget.add_batches([1, 2], [1.0, 0.9], [0.1, 0.1])
+    qtbot.waitUntil(widget.export_csv_button.isEnabled, timeout=2000)  # at the redraw
     target = tmp_path / "out"  # no suffix: the button adds it
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(target), "")))
@@ -470,3 +472,105 @@ def test_overlays_are_drawn(widget):
     widget.flush()
     after = widget.render_image(1.0)
     assert before != after
+
+
+# ---- readable in a short dock ---------------------------------------------------------------
+READABLE_PLOT_HEIGHT = 140  # px: a plot's title, axes and a few ticks without squashing
+
+
+def settle(qtbot, widget) -> None:
+    widget.flush()
+    qtbot.wait(50)  # resize events and the legends' anchors are handled on the event loop
+
+
+def feed_a_run(widget, epochs=5) -> None:
+    steps, losses = noisy_loss(300)
+    widget.set_metric_name("accuracy")
+    widget.plan_run(600, 10)
+    widget.add_batches(steps, losses, np.geomspace(1e-3, 1e-5, 300))
+    for epoch in range(epochs):
+        widget.add_epoch(epoch, 1 / (epoch + 1), 1.2 / (epoch + 1), 0.5 + 0.08 * epoch,
+                         0.45 + 0.08 * epoch, "accuracy")
+
+
+def earlier_runs(count):
+    steps, losses = noisy_loss(300, seed=7)
+    return [CurveRun(f"run {i + 1}", steps, losses * (1 + 0.1 * i), np.arange(4),
+                     [1, .8, .6, .5], [1.1, .9, .7, .6], [.5, .6, .7, .8], [.45, .55, .65, .75],
+                     "accuracy") for i in range(count)]
+
+
+def tick_label_rects(axis):
+    """The rectangles of the tick labels ``axis`` draws, each the text's full height
+    (pyqtgraph measures 0.8 of it and draws the text unclipped around that centre)."""
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    painter.setFont(axis.style["tickFont"] or axis.font())
+    _, _, texts = axis.generateDrawSpecs(painter)
+    painter.end()
+    return [rect.adjusted(0, -rect.height() / 8, 0, rect.height() / 8)
+            for rect, _, text in texts if text]
+
+
+def test_an_empty_state_is_shown_until_the_first_point_arrives(widget, qtbot):
+    assert widget.empty_state.isVisible() and not widget.plots.isVisible()
+    assert "Press Train" in widget.empty_state.text()
+    assert not widget.export_png_button.isEnabled()  # nothing to export yet
+    widget.add_batches([1, 2], [1.0, 0.9], [0.1, 0.1])
+    qtbot.waitUntil(widget.plots.isVisible, timeout=2000)  # at the coalesced redraw
+    assert not widget.empty_state.isVisible()
+    assert widget.export_png_button.isEnabled()
+    widget.clear()  # a new run: empty until its first point
+    assert widget.empty_state.isVisible() and not widget.plots.isVisible()
+    assert "Press Train" in widget.empty_state.text()
+    widget.plan_run(100, 2)  # the run has started: no longer asks to press Train
+    assert "Press Train" not in widget.empty_state.text()
+    widget.add_epoch(0, 1.0, 1.1, 0.5, 0.4, "accuracy")  # an epoch's point counts too
+    widget.flush()
+    assert widget.plots.isVisible()
+    widget.clear()
+    widget.set_overlays(earlier_runs(1))  # earlier runs are something to look at
+    widget.flush()
+    assert widget.plots.isVisible()
+
+
+def test_a_short_dock_scrolls_the_plots_instead_of_squashing_them(widget, qtbot):
+    feed_a_run(widget)
+    widget.resize(960, 180)  # the curves' share of a bottom dock in a 1280x720 window
+    settle(qtbot, widget)
+    assert widget.minimumSizeHint().height() <= 180  # the dock is not forced tall
+    for plot in widget.curve_plots.all_plots():
+        assert plot.height() >= READABLE_PLOT_HEIGHT, plot.titleLabel.text
+    scroll = widget.plots.parentWidget().parentWidget()
+    assert isinstance(scroll, QScrollArea)
+    assert scroll.verticalScrollBar().maximum() > 0  # the rest is a scroll away
+    widget.resize(1000, 640)  # a tall dock: the plots fill it, nothing to scroll
+    settle(qtbot, widget)
+    assert scroll.verticalScrollBar().maximum() == 0
+    assert widget.batch_plot.height() > 200
+
+
+def test_legends_lie_inside_their_plots(widget, qtbot):
+    feed_a_run(widget)
+    widget.set_overlays(earlier_runs(3))  # five entries in each loss/metric legend
+    for height in (180, 400, 640):
+        widget.resize(960, height)
+        settle(qtbot, widget)
+        for plot in (widget.batch_plot, widget.epoch_plot, widget.metric_plot):
+            box = plot.getViewBox().sceneBoundingRect()
+            legend = plot.legend.sceneBoundingRect()
+            assert len(plot.legend.items) >= 4
+            assert box.contains(legend), (height, plot.titleLabel.text, box, legend)
+
+
+def test_y_tick_labels_never_overlap(widget, qtbot):
+    feed_a_run(widget, epochs=8)
+    for height in (180, 400, 640):
+        widget.resize(960, height)
+        settle(qtbot, widget)
+        for plot in widget.curve_plots.all_plots():
+            rects = tick_label_rects(plot.getAxis("left"))
+            assert len(rects) >= 2, (height, plot.titleLabel.text)  # still a scale to read
+            for i, a in enumerate(rects):
+                for b in rects[i + 1:]:
+                    assert not a.intersects(b), (height, plot.titleLabel.text, a, b)

@@ -154,8 +154,8 @@ def test_a_wire_can_be_drawn_backwards_from_an_input(gui):
 @pytest.mark.parametrize("case, expected", [
     ("input already fed", "input 'in' of Conv2d 'conv' is already fed by Input 'image'"),
     ("loop", "would make a loop"),
-    ("output to output", "connect an output (right side) to an input"),
-    ("input to input", "connect an output (right side) to an input"),
+    ("output to output", "connect an output (bottom edge) to an input (top edge)"),
+    ("input to input", "connect an output (bottom edge) to an input (top edge)"),
     ("onto itself", "Flatten 'flat' cannot feed itself"),
 ])
 def test_a_refused_wire_changes_nothing_and_says_why(gui, case, expected):
@@ -250,7 +250,7 @@ def test_a_shape_error_turns_the_node_red_and_undo_clears_it(gui, qtbot):
     window.act_undo.trigger()  # the wire
     window.act_undo.trigger()  # the deletion
     gui.settle(window)
-    assert fc.errors == [] and fc.toolTip() == ""
+    assert fc.errors == [] and fc.toolTip() == "fc (Linear)"  # its name, no error
     assert window.status_valid.text() == "✔ valid"
     assert window.scene.edge_items[edge_between(window, "drop", "fc")].ok
     scene_matches_graph(window)
@@ -298,10 +298,11 @@ def test_dragging_two_selected_nodes_is_one_undo_step(gui):
     start = gui.header_point(conv1)
     gui.drag(window, start, start + QPointF(30, 90) / window.view.zoom, steps=6)
 
-    dx, dy = conv1.x() - 300, conv1.y() - 0
+    (x1, y1), (x2, y2) = before[conv1.node_id], before[bn1.node_id]
+    dx, dy = conv1.x() - x1, conv1.y() - y1
     assert (dx, dy) != (0, 0)
-    assert graph.node(conv1.node_id).position == (300 + dx, dy)
-    assert graph.node(bn1.node_id).position == (600 + dx, dy)
+    assert graph.node(conv1.node_id).position == (x1 + dx, y1 + dy)
+    assert graph.node(bn1.node_id).position == (x2 + dx, y2 + dy)
     assert stack.count() == 1
     command = stack.command(0).command
     assert isinstance(command, MoveNodes) and set(command.positions) == {conv1.node_id,
@@ -315,7 +316,7 @@ def test_dragging_two_selected_nodes_is_one_undo_step(gui):
     assert {n.id: n.position for n in graph.nodes} == before
     scene_matches_graph(window)
     window.act_redo.trigger()
-    assert graph.node(bn1.node_id).position == (600 + dx, dy)
+    assert graph.node(bn1.node_id).position == (x2 + dx, y2 + dy)
     scene_matches_graph(window)
 
 
@@ -710,3 +711,62 @@ def test_space_drag_pans_instead_of_selecting(gui):
     assert after.left() - before.left() == pytest.approx(80, abs=1)
     assert after.top() - before.top() == pytest.approx(40, abs=1)
     assert conv1.pos() == position and window.document.undo_stack.count() == 0
+
+
+# ---- what the cards show follows every edit at once ----------------------------------------
+def red_pixels(window, item: NodeItem) -> int:
+    """How many pixels of the card, as the canvas shows it on screen now, are the error red."""
+    from PySide6.QtGui import QColor
+
+    view = window.view
+    view.viewport().repaint()
+    rect = view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+    image = view.viewport().grab(rect).toImage()
+    red = QColor("#e5484d")
+    return sum(1 for x in range(image.width()) for y in range(image.height())
+               if abs(image.pixelColor(x, y).red() - red.red()) < 30
+               and abs(image.pixelColor(x, y).green() - red.green()) < 30
+               and abs(image.pixelColor(x, y).blue() - red.blue()) < 30)
+
+
+def test_wiring_a_network_valid_clears_every_red_mark(gui, qtbot):
+    window = gui.window(Document(Project(name="blank")))
+    view = window.view
+    ids = [view.add_layer(t, QPointF(0, 160 * i)) for i, t in
+           enumerate(["Input", "Flatten", "Linear", "Output"])]
+    gui.settle(window)
+    items = [window.scene.node_items[i] for i in ids]
+    assert all(item.errors for item in items[1:])  # unconnected inputs
+    for zoom in (1.0, 0.25):  # cards with text, and the zoomed-out drawing with its dot
+        gui.show_items(window, *items)
+        window.view.set_zoom(min(zoom, window.view.zoom))
+        assert red_pixels(window, items[2]) > (20 if zoom == 1.0 else 0)
+    for a, b in zip(items, items[1:]):
+        gui.wire(window, a.outputs["out"], b.inputs["in"])
+    gui.settle(window)
+    assert window.status_valid.text() == "✔ valid"
+    for zoom in (1.0, 0.25):
+        gui.show_items(window, *items)
+        window.view.set_zoom(min(zoom, window.view.zoom))
+        for item in items:
+            assert item.errors == [], item.title
+            assert red_pixels(window, item) == 0, (item.title, zoom)
+
+
+def test_typing_a_value_shows_on_the_card_before_enter_as_one_undo_step(gui, qtbot):
+    window = gui.window()
+    conv = item_of(window, "conv1")
+    node = window.document.graph.node(conv.node_id)
+    assert node.params["out_channels"] == 32
+    gui.show_items(window, conv)
+    gui.click_node(window, conv.node_id)
+    spin = window.inspector.editor("out_channels").widget
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "48")  # no Enter, the focus stays in the inspector
+    assert node.params["out_channels"] == 48
+    assert "out_channels: 48" in conv.lines
+    assert spin.hasFocus()
+    assert window.document.undo_stack.count() == 1  # "4" then "48": one edit
+    window.act_undo.trigger()
+    assert node.params["out_channels"] == 32 and "out_channels: 32" in conv.lines

@@ -15,9 +15,9 @@ from app.main import offer_recovery
 from app.recovery import pending_recoveries, recovery_dir
 from app.template_gallery import TemplateGallery, render_preview
 from graph.commands import MoveNodes
-from graph.layout import auto_wrap_for, layered_positions
+from graph.layout import layered_positions
 from graph.project import load_project, save_project
-from graph.templates import TEMPLATES, build_template
+from graph.templates import GALLERY, TEMPLATES, build_template
 
 Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
 Save, Discard, Cancel = (QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Discard,
@@ -386,7 +386,7 @@ def test_auto_layout_is_one_undo_step(gui):
 
     assert stack.count() == 2
     assert {n.id: n.position for n in graph.nodes} == laid_out == \
-        layered_positions(graph, auto_wrap_for(graph))
+        layered_positions(graph, window.scene.direction)
     assert all((i.x(), i.y()) == laid_out[k] for k, i in window.scene.node_items.items())
     visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
     assert all(visible.contains(i.sceneBoundingRect())
@@ -408,10 +408,10 @@ def test_template_gallery_lists_every_template_with_a_preview(gui, qtbot):
     qtbot.addWidget(gallery)
     keys = [gallery.list.item(i).data(Qt.ItemDataRole.UserRole)
             for i in range(gallery.list.count())]
-    assert keys == list(TEMPLATES)
+    assert keys == list(GALLERY)
     for row, key in enumerate(keys):
         item = gallery.list.item(row)
-        assert item.text() == TEMPLATES[key].title
+        assert item.text() == GALLERY[key].title
         assert not item.icon().isNull()
         preview = gallery.preview_of(key)
         assert not preview.isNull() and opaque_pixels(preview) > 100, key
@@ -435,7 +435,7 @@ def choose_template(monkeypatch, key: str | None):
         shown.append(dialog)
         if key is None:
             return QDialog.DialogCode.Rejected
-        row = list(TEMPLATES).index(key)
+        row = list(GALLERY).index(key)
         dialog.list.setCurrentRow(row)
         return QDialog.DialogCode.Accepted
 
@@ -476,8 +476,9 @@ def test_new_from_template_cancelled_keeps_the_document(gui, monkeypatch):
 
 
 # ---- startup -----------------------------------------------------------------------------
-def test_a_window_opened_on_a_file_at_startup_shows_it_fitted(gui, qtbot, tmp_path):
-    """What ``layerforge net.json`` does: a window, then open_file before the event loop."""
+def test_a_window_opened_on_a_file_at_startup_shows_it_readable(gui, qtbot, tmp_path):
+    """What ``layerforge net.json`` does: a window, then open_file before the event loop. The
+    network shows at a zoom where its text can be read, from its input on."""
     from app.main_window import MainWindow
 
     path = tmp_path / "start.json"
@@ -487,10 +488,21 @@ def test_a_window_opened_on_a_file_at_startup_shows_it_fitted(gui, qtbot, tmp_pa
     assert window.open_file(path)
     window.show()
     qtbot.waitExposed(window)
-    qtbot.wait(20)  # deferred zoom-to-fit of both set_document calls
-    visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
-    assert all(visible.contains(i.sceneBoundingRect())
-               for i in window.scene.node_items.values())
+    qtbot.wait(20)  # deferred show_start of both set_document calls
+    assert_shows_start_readable(window)
+
+
+def assert_shows_start_readable(window) -> None:
+    view = window.view
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    items = window.scene.node_items.values()
+    assert view.zoom >= min(1.0, view.readable_zoom()) - 1e-6
+    if not all(visible.contains(i.sceneBoundingRect()) for i in items):
+        graph = window.document.graph
+        for node in graph.nodes:
+            if node.type == "Input":  # where the network starts is in view
+                start = window.scene.node_items[node.id]
+                assert visible.contains(start.sceneBoundingRect()), node.name
 
 
 def test_opening_documents_one_after_another_leaves_no_old_canvas_behind(gui, qtbot,
@@ -583,3 +595,57 @@ def test_canvas_background_follows_the_theme(gui, qapp):
         qapp.setPalette(before)
         qapp.processEvents()
     assert background_lightness() > 150
+
+
+# ---- the canvas keeps its room -----------------------------------------------------------
+def canvas_and_docks(window) -> tuple:
+    return (window.view.width(), window.view.height(), window.palette_dock.width(),
+            window.inspector_dock.width(), window.bottom_dock.height())
+
+
+def test_loading_a_template_or_a_checkpoint_never_resizes_the_docks(gui, qtbot, monkeypatch,
+                                                                      tmp_path):
+    from backend.checkpoint import Checkpoint, save_checkpoint
+    from backend.compile.compiler import compile_graph
+
+    project = build_template("hello-mlp")
+    checkpoint = tmp_path / "trained.pt"
+    save_checkpoint(checkpoint, Checkpoint(project, compile_graph(project.graph).state_dict(),
+                                           {}, "classification", [str(i) for i in range(10)], 3))
+    window = gui.window()
+    window.resize(1600, 1000)
+    qtbot.wait(50)
+    before = canvas_and_docks(window)
+    assert window.docks.canvas_has_room()
+    for load in ("residual-cnn", "lstm-forecast", checkpoint, "blank", "digits-cnn"):
+        if isinstance(load, str):
+            choose_template(monkeypatch, load)
+            window.act_new.trigger()
+        else:
+            gui.open_name = str(load)
+            window.act_open.trigger()
+        qtbot.wait(50)
+        assert canvas_and_docks(window) == before, load
+    assert window.document.project.name == build_template("digits-cnn").name
+
+
+def test_a_saved_layout_that_squeezes_the_canvas_is_not_restored(gui, qtbot):
+    from PySide6.QtCore import Qt
+
+    from app.main_window import MainWindow
+
+    window = gui.window()
+    window.resize(1280, 720)
+    qtbot.wait(50)
+    window.resizeDocks([window.palette_dock, window.inspector_dock], [560, 560],
+                       Qt.Orientation.Horizontal)
+    qtbot.wait(50)
+    assert not window.docks.canvas_has_room()  # the 50 px strip a user once got
+    window.close()  # saves the layout
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.resize(1280, 720)
+    again.show()
+    qtbot.waitExposed(again)
+    qtbot.waitUntil(again.docks.canvas_has_room, timeout=2000)
+    assert again.view.width() >= 0.4 * again.width()

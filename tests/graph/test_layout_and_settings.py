@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.layout import (COLUMN_WIDTH, ROW_HEIGHT, auto_layout, auto_wrap_for, layer_depths,
-                          layered_positions)
+from graph.layout import (CARD_WIDTH, DIRECTIONS, auto_layout, card_size, has_positions,
+                          layered_positions, layout_moves)
 from graph.model import Edge, Graph
 from graph.settings import (LIVE_SETTINGS, TRAINING_INDEX, TRAINING_PARAMS, coerce_training,
                             default_training)
@@ -15,62 +15,83 @@ from graph.templates import TEMPLATES, build_template
 
 # ---- layout -------------------------------------------------------------------------------
 
-def assert_layered(graph: Graph, positions: dict) -> None:
+def boxes(graph: Graph, positions: dict, direction: str) -> dict:
+    out = {}
+    for node in graph.nodes:
+        x, y = positions[node.id]
+        w, h = card_size(node, direction)
+        out[node.id] = (x, y, x + w, y + h)
+    return out
+
+
+def assert_layered(graph: Graph, positions: dict, direction: str = "TB") -> None:
+    """Every card placed, no two cards overlapping, every wire going down (right for LR)."""
     assert set(positions) == {n.id for n in graph.nodes}
-    assert len(set(positions.values())) == len(positions), "two nodes share a position"
+    rects = list(boxes(graph, positions, direction).items())
+    for i, (a, ra) in enumerate(rects):
+        for b, rb in rects[i + 1:]:
+            apart = ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1]
+            assert apart, f"cards {a} and {b} overlap: {ra} {rb}"
+    along = 1 if direction == "TB" else 0
     for e in graph.edges:
-        assert positions[e.target][0] > positions[e.source][0], e
+        assert positions[e.target][along] > positions[e.source][along], e
+
+
+def chain(graph: Graph, types: list[str], start=None) -> list:
+    nodes = [start] if start else []
+    for t in types:
+        node = graph.add_node(t)
+        if nodes:
+            port = "in1" if t == "Add" else "in"
+            graph.connect(Edge(nodes[-1].id, "out", node.id, port))
+        nodes.append(node)
+    return nodes
 
 
 @pytest.mark.parametrize("key", sorted(TEMPLATES))
-def test_templates_are_laid_out_left_to_right(key):
+def test_templates_are_laid_out_top_to_bottom(key):
     g = build_template(key).graph
-    assert_layered(g, layered_positions(g))
-    wrap = auto_wrap_for(g)
-    wrapped = layered_positions(g, wrap=wrap)
-    assert {n.id: n.position for n in g.nodes} == wrapped  # templates use auto_layout
-    assert len(set(wrapped.values())) == len(wrapped)
-    depth = layer_depths(g)
-    for e in g.edges:  # reading order: bands top to bottom, columns left to right
-        assert depth[e.target] > depth[e.source]
-        assert wrapped[e.target][0] > wrapped[e.source][0] or \
-            wrapped[e.target][1] > wrapped[e.source][1]
-    assert max(x for x, _ in wrapped.values()) <= (wrap - 1) * COLUMN_WIDTH
+    positions = {n.id: n.position for n in g.nodes}
+    assert positions == layered_positions(g)  # templates use auto_layout
+    assert_layered(g, positions)
+    assert_layered(g, layered_positions(g, "LR"), "LR")
 
 
-def test_a_long_chain_wraps_into_bands():
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_a_sequential_network_is_one_straight_column(direction):
     g = Graph()
-    prev = g.add_node("Input")
-    for _ in range(13):
-        node = g.add_node("ReLU")
-        g.connect(Edge(prev.id, "out", node.id, "in"))
-        prev = node
-    pos = layered_positions(g, wrap=5)
-    xs = sorted({x for x, _ in pos.values()})
-    ys = sorted({y for _, y in pos.values()})
-    assert xs == [i * COLUMN_WIDTH for i in range(5)]
-    assert len(ys) == 3 and ys[0] == 0.0
+    nodes = chain(g, ["Input", "Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "Output"])
+    pos = layered_positions(g, direction)
+    across, along = (0, 1) if direction == "TB" else (1, 0)
+    centres = {pos[n.id][across] + card_size(n, direction)[across] / 2 for n in nodes}
+    assert len(centres) == 1
+    steps = [pos[n.id][along] for n in nodes]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
 
 
-def test_layout_columns_and_rows_are_exact():
+def test_a_skip_connection_runs_beside_a_straight_main_path():
+    g = Graph()
+    main = chain(g, ["Input", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "Add", "Output"])
+    g.connect(Edge(main[0].id, "out", main[5].id, "in2"))  # the skip
+    pos = layered_positions(g)
+    assert len({pos[n.id][0] for n in main}) == 1  # not a zig-zag at the skip
+    assert_layered(g, pos)
+
+
+def test_parallel_branches_stand_side_by_side():
     g = Graph()
     x = g.add_node("Input")
     a = g.add_node("ReLU")
     b = g.add_node("Tanh")
     add = g.add_node("Add")
-    far = g.add_node("Sigmoid")
-    lone = g.add_node("Identity")
     for e in [Edge(x.id, "out", a.id, "in"), Edge(x.id, "out", b.id, "in"),
-              Edge(a.id, "out", far.id, "in"), Edge(far.id, "out", add.id, "in1"),
-              Edge(b.id, "out", add.id, "in2")]:
+              Edge(a.id, "out", add.id, "in1"), Edge(b.id, "out", add.id, "in2")]:
         g.connect(e)
     pos = layered_positions(g)
-    # column = longest path from a source; rows centred on 0, in file order
-    assert pos[x.id] == (0.0, -ROW_HEIGHT / 2) and pos[lone.id] == (0.0, ROW_HEIGHT / 2)
-    assert pos[a.id] == (COLUMN_WIDTH, -ROW_HEIGHT / 2)
-    assert pos[b.id] == (COLUMN_WIDTH, ROW_HEIGHT / 2)
-    assert pos[far.id] == (2 * COLUMN_WIDTH, 0.0)
-    assert pos[add.id] == (3 * COLUMN_WIDTH, 0.0)  # right of its deepest input
+    assert pos[a.id][1] == pos[b.id][1]  # one row
+    assert abs(pos[a.id][0] - pos[b.id][0]) >= CARD_WIDTH
+    centre = (pos[a.id][0] + pos[b.id][0]) / 2
+    assert pos[x.id][0] == pytest.approx(centre, abs=1) == pos[add.id][0]
     assert_layered(g, pos)
 
 
@@ -86,41 +107,46 @@ def test_layout_with_a_loop_still_places_every_node_apart():
               Edge(c.id, "out", after.id, "in")]:
         g.connect(e)
     pos = layered_positions(g)
-    assert set(pos) == {n.id for n in g.nodes}
-    assert len(set(pos.values())) == len(pos)
-    loop_x = {pos[n.id][0] for n in (a, b, c)}
-    assert len(loop_x) == 1  # the loop is one column
-    assert pos[x.id][0] < loop_x.pop() < pos[after.id][0]
-    # a self-loop too
-    g2 = Graph()
+    loop = [a, b, c]
+    ys = [pos[n.id][1] for n in loop]
+    assert ys == sorted(ys)  # the loop reads down, its back wire is the only one going up
+    assert pos[x.id][1] < ys[0] and ys[-1] < pos[after.id][1]
+    g2 = Graph()  # a self-loop too
     r = g2.add_node("ReLU")
     s = g2.add_node("Tanh")
     g2.connect(Edge(r.id, "out", r.id, "in"))
     g2.connect(Edge(r.id, "out", s.id, "in"))
     pos2 = layered_positions(g2)
-    assert pos2[r.id][0] < pos2[s.id][0]
+    assert pos2[r.id][1] < pos2[s.id][1]
+    with pytest.raises(ValueError, match="direction"):
+        layered_positions(g2, "diagonal")
 
 
-def test_auto_layout_moves_nodes_with_events():
+def test_auto_layout_moves_nodes_with_events_and_layout_moves_only_what_changes():
     g = Graph()
-    chain = [g.add_node(t, position=(7, 7)) for t in ("Input", "Linear", "ReLU", "Linear",
+    nodes = [g.add_node(t, position=(7, 7)) for t in ("Input", "Linear", "ReLU", "Linear",
                                                        "Output")]
-    for a, b in zip(chain, chain[1:]):
+    for a, b in zip(nodes, nodes[1:]):
         g.connect(Edge(a.id, "out", b.id, "in"))
+    assert not has_positions(g)
     moved = []
     g.subscribe(lambda e: moved.append(e.node_id) if e.kind == "node_moved" else None)
     auto_layout(g)
     assert sorted(moved) == sorted(n.id for n in g.nodes)
-    assert [n.position for n in g.nodes] == list(layered_positions(g, auto_wrap_for(g)).values())
-    assert [n.position for n in g.nodes][:3] == [(i * COLUMN_WIDTH, 0.0) for i in range(3)]
+    assert {n.id: n.position for n in g.nodes} == layered_positions(g)
+    assert has_positions(g) and layout_moves(g) == {}
+    g.move(nodes[2].id, (900.0, 900.0))
+    assert list(layout_moves(g)) == [nodes[2].id]
+    assert set(layout_moves(g, "LR")) == {n.id for n in nodes}
     assert layered_positions(Graph()) == {}
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 12), wires=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)),
-                                             max_size=30))
-def test_layout_of_random_dags(n, wires):
+                                             max_size=30),
+       direction=st.sampled_from(DIRECTIONS))
+def test_layout_of_random_dags(n, wires, direction):
     g = Graph()
     nodes = [g.add_node("Add", params={"inputs": 8}) for _ in range(n)]
     free = {node.id: [f"in{i}" for i in range(1, 9)] for node in nodes}
@@ -128,7 +154,7 @@ def test_layout_of_random_dags(n, wires):
         i, j = i % n, j % n
         if i < j and free[nodes[j].id]:  # forward wires only: a DAG
             g.connect(Edge(nodes[i].id, "out", nodes[j].id, free[nodes[j].id].pop()))
-    assert_layered(g, layered_positions(g))
+    assert_layered(g, layered_positions(g, direction), direction)
 
 
 # ---- training settings ----------------------------------------------------------------------
