@@ -15,6 +15,7 @@ from typing import Any, Callable
 from graph.errors import GraphEditError, ProjectFileError
 from graph.fileio import atomic_write_bytes
 from graph.layers import CATALOGUE, LEGACY_TYPES
+from graph.layout import auto_layout
 from graph.model import Edge, Graph, Node, name_problem
 from graph.settings import coerce_training, default_training
 
@@ -266,6 +267,7 @@ def _check(data: dict[str, Any], source: str) -> dict[str, Any]:
         if problems:
             raise fail("; ".join(problems))
         return {"nodes": nodes, "edges": edges,
+                "placed": any("position" in raw for raw in nodes_in if isinstance(raw, dict)),
                 "dataset": {"name": dataset_name, "options": options}, "training": training,
                 "name": _text(data.get("name"), "name", "Untitled"),
                 "description": _text(data.get("description"), "description")}
@@ -281,5 +283,7 @@ def _build(checked: dict[str, Any]) -> Project:
         graph.insert_node(node)
     for edge in checked["edges"]:
         graph.connect(edge)
+    if not checked["placed"]:  # written by hand or by another tool: lay it out
+        auto_layout(graph)
     return Project(graph, checked["dataset"], checked["training"], checked["name"],
                    checked["description"])

@@ -243,8 +243,13 @@ class InspectorWidget(QWidget):
         if node is None:
             return
         analysis = self.document.analysis
-        wired = {e.target_port for e in self.document.graph.edges_into(node.id)}
-        self.shapes.show(node, analysis.info.get(node.id), wired)
+        graph = self.document.graph
+        sources = {}
+        for e in graph.edges_into(node.id):  # which layer feeds each input
+            name = graph.node(e.source).name
+            sources[e.target_port] = name if e.source_port == "out" else \
+                f"{name}.{e.source_port}"
+        self.shapes.show(node, analysis.info.get(node.id), sources)
         self.issues.show(analysis.issues_for(node.id))
 
     # ---- view -> model ---------------------------------------------------------------------

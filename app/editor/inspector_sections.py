@@ -162,9 +162,11 @@ class ShapesSection:
         self._port_rows = ((), ())
         self._labels = {}
 
-    def show(self, node: Node, info, wired: set[str]) -> None:
+    def show(self, node: Node, info, sources: dict[str, str]) -> None:
         """``node``'s shapes and cost from its analysis ``info`` (None: not analysed);
-        ``wired``: its connected input ports. Label texts only, unless the ports changed."""
+        ``sources``: the layer wired into each connected input port, named after the shape
+        when the node has several inputs (which branch is in1?). Label texts only, unless the
+        ports changed."""
         ins = tuple(p.name for p in node.spec.input_ports(node.params))
         outs = tuple(p.name for p in node.spec.outputs)
         if (ins, outs) != self._port_rows or self._widget is None:
@@ -172,7 +174,9 @@ class ShapesSection:
         for port in ins:
             t = info.inputs.get(port) if info else None
             text = str(t) if t is not None else (
-                "unknown (a problem upstream)" if port in wired else "not connected")
+                "unknown (a problem upstream)" if port in sources else "not connected")
+            if len(ins) > 1 and port in sources:
+                text += f"  ← {sources[port]}"
             self._set_shape(("in", port), text, t is None)
         for port in outs:
             t = info.outputs.get(port) if info else None

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsObject,
 
 from app.document import Document
 from app.editor.style import category_color
-from app.editor.wires import straight_path, wire_path
+from app.editor.wires import BEND, CardGrid, straight_path, wire_path
 from graph.commands import Compound, Connect, Disconnect, RemoveNode
 from graph.layout import CARD_HEADER as HEADER_HEIGHT
 from graph.layout import CARD_PAD, DEFAULT_DIRECTION, card_rows
@@ -190,9 +190,16 @@ class NodeItem(QGraphicsObject):
                 port.setPos(self._port_position(i, len(names), out))
         self.show_port_names = len(in_ports) > 1
         self.strip.setPos(0, self.height)
+        self._place_in_grid()
         self.setToolTip("\n".join([f"{self.title} ({self.type_name})"] + self.errors
                                   + self.warnings))
         self.update()
+
+    def _place_in_grid(self) -> None:
+        """Tell the scene's wire router where this card is now."""
+        scene = self.scene()
+        if isinstance(scene, GraphScene):
+            scene.cards.place(self.node_id, self.sceneBoundingRect())
 
     def _port_position(self, i: int, count: int, out: bool) -> QPointF:
         if self.direction == "TB":  # spread along the top (inputs) or bottom (outputs) edge
@@ -226,8 +233,8 @@ class NodeItem(QGraphicsObject):
     def boundingRect(self) -> QRectF:
         box = QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
         if self.show_port_names:  # the names stand outside the card, beside their ports
-            box = box.adjusted(0, -ROW_HEIGHT, 0, 0) if self.direction == "TB" else \
-                box.adjusted(-PORT_LABEL, 0, 0, 0)
+            for label in self.port_label_rects().values():
+                box = box.united(label)
         return box
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
@@ -314,15 +321,32 @@ class NodeItem(QGraphicsObject):
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            self._place_in_grid()
             for edge in self.edges:
                 edge.update_path()
         return super().itemChange(change, value)
+
+
+_metrics_cache: dict[str, QFontMetricsF] = {}
+
+
+def _label_metrics() -> QFontMetricsF:
+    """The shape labels' font metrics (measured for every label at each re-analysis)."""
+    key = QApplication.font().key()
+    if key not in _metrics_cache:
+        _metrics_cache.clear()
+        _metrics_cache[key] = QFontMetricsF(_label_font())
+    return _metrics_cache[key]
 
 
 def _label_font() -> QFont:
     font = QFont(QApplication.font())
     font.setPointSizeF(7.5)
     return font
+
+
+LABEL_ROOM = 130.0  # px a wire's bounding rectangle leaves around it for its label
+LABEL_CHARS = 18    # a label this long fits in that room, beside its wire as well
 
 
 class EdgeItem(QGraphicsPathItem):
@@ -332,7 +356,8 @@ class EdgeItem(QGraphicsPathItem):
         super().__init__()
         self.edge, self.source, self.target = edge, source, target
         self.label = ""
-        self.label_box = QRectF()
+        self._box = QRectF()       # the label's, placed when first needed (painting)
+        self._box_stale = False
         self.ok = True
         self.setZValue(0)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -341,37 +366,65 @@ class EdgeItem(QGraphicsPathItem):
 
     def update_path(self) -> None:
         a, b = self.source.scenePos(), self.target.scenePos()
-        scene = self.scene()
-        ends = (self.source.node_item, self.target.node_item)
         direction = self.source.node_item.direction
-        if scene is None:
-            self.setPath(straight_path(a, b, direction))
-            return
-
-        def cards_in(rect: QRectF) -> list[QRectF]:
-            return [item.sceneBoundingRect() for item in scene.items(rect)
-                    if isinstance(item, NodeItem) and item not in ends]
-        self.setPath(wire_path(a, b, direction, cards_in))
+        cards_in = self._cards_in()
+        self.setPath(straight_path(a, b, direction) if cards_in is None else
+                     wire_path(a, b, direction, cards_in))
+        self._mid = self.path().pointAtPercent(0.5)
+        # between neighbouring layers the middle is in the gap: no card can be under it
+        along = b.y() - a.y() if direction == "TB" else b.x() - a.x()
+        self._long = not 0 < along < 2 * BEND + 1
         self._place_label(cards_in)
 
+    def _cards_in(self):
+        """The scene's query for the cards in a rectangle, but this wire's two ends (None when
+        the wire is in no scene yet)."""
+        scene = self.scene()
+        if scene is None:
+            return None
+        ends = (self.source.node_item.node_id, self.target.node_item.node_id)
+        return lambda rect: scene.cards.cards_in(rect, ends)
+
     def _place_label(self, cards_in=None) -> None:
+        """Place the label again when it is next needed. A re-analysis relabels every wire
+        downstream of an edit (hundreds in a big graph) and most of them are off screen or
+        too small to carry text; the bounding rectangle's margins hold a label of up to
+        LABEL_ROOM pixels beside its wire, so only a longer one is placed at once."""
+        if len(self.label) > LABEL_CHARS:
+            box = self._label_box(cards_in)
+            if not self._margins().contains(box):
+                self.prepareGeometryChange()
+            self._box, self._box_stale = box, False
+        else:
+            self._box_stale = True
+
+    @property
+    def label_box(self) -> QRectF:
+        """Where the shape label is drawn (scene coordinates; empty without a label)."""
+        if self._box_stale:
+            self._box, self._box_stale = self._label_box(self._cards_in()), False
+        return self._box
+
+    def _margins(self) -> QRectF:
+        return super().boundingRect().adjusted(-LABEL_ROOM, -LABEL_ROOM / 4, LABEL_ROOM,
+                                               LABEL_ROOM / 4)
+
+    def _label_box(self, cards_in=None) -> QRectF:
         """The shape label at the wire's middle, moved beside it where it would cover a card
         (a skip connection's lane runs close to the cards it passes)."""
-        self.label_box = QRectF()
         if not self.label:
-            return
-        metrics = QFontMetricsF(_label_font())
+            return QRectF()
+        metrics = _label_metrics()
         w, h = metrics.horizontalAdvance(self.label) + 10, metrics.height() + 2
-        mid = self.path().pointAtPercent(0.5)
+        mid = self._mid
         box = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
-        if cards_in is not None and cards_in(box):
+        if cards_in is not None and self._long and cards_in(box):
             shift = QPointF(w / 2 + 6, 0) if self.source.node_item.direction == "TB" else \
                 QPointF(0, h / 2 + 4)
             for moved in (box.translated(shift), box.translated(-shift)):
                 if not cards_in(moved):
-                    box = moved
-                    break
-        self.label_box = box
+                    return moved
+        return box
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         # A selection box picks nodes; a wire that merely crosses it is not picked (else
@@ -387,8 +440,8 @@ class EdgeItem(QGraphicsPathItem):
             relabel = text != self.label
             self.label, self.ok = text, ok
             self.setToolTip(text)
-            if relabel:
-                self.update_path()
+            if relabel:  # the route stays; the label's box may change
+                self._place_label(self._cards_in())
             self.update()
 
     def shape(self) -> QPainterPath:
@@ -397,7 +450,8 @@ class EdgeItem(QGraphicsPathItem):
         return stroker.createStroke(self.path())
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-60, -14, 60, 14) | self.label_box
+        margins = self._margins()
+        return margins if self._box_stale else margins | self._box
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -438,6 +492,7 @@ class GraphScene(QGraphicsScene):
         self._hover_port: PortItem | None = None
         self._syncing = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.cards = CardGrid()  # where the wires' router looks for cards in the way
         self.rebuild()
         document.graphChanged.connect(self._on_graph_event)
         document.analysisChanged.connect(self.refresh_analysis)
@@ -445,6 +500,7 @@ class GraphScene(QGraphicsScene):
     # ---- model -> view -----------------------------------------------------------------
     def rebuild(self) -> None:
         self.clear()
+        self.cards.clear()
         self.node_items.clear()
         self.edge_items.clear()
         for node in self.document.graph.nodes:
@@ -468,6 +524,7 @@ class GraphScene(QGraphicsScene):
         item = NodeItem(node, self.direction)
         self.addItem(item)
         self.node_items[node.id] = item
+        self.cards.place(node.id, item.sceneBoundingRect())
 
     def _add_edge(self, edge: Edge) -> None:
         src, dst = self.node_items.get(edge.source), self.node_items.get(edge.target)
@@ -498,6 +555,7 @@ class GraphScene(QGraphicsScene):
             self._add_node(graph.node(event.node_id))
         elif event.kind == "node_removed":
             item = self.node_items.pop(event.node_id, None)
+            self.cards.remove(event.node_id)
             if item is not None:
                 self.removeItem(item)
         elif event.kind == "edge_added":

@@ -253,6 +253,20 @@ def test_merge_layer_port_rows_follow_the_input_count(qtbot):
     assert any("in3" in t for t in inspector.issue_texts())
 
 
+def test_a_merge_layer_says_which_layer_feeds_each_input(qtbot):
+    document = Document(build_template("residual-cnn"))
+    add = document.graph.find("block1_add")
+    inspector = make_inspector(qtbot, document)
+    inspector.set_node(add.id)
+    texts = inspector.shape_texts()
+    assert texts["in1"] == "(N, 32, 16, 16)  ← block1_bn2"
+    assert texts["in2"] == "(N, 32, 16, 16)  ← stem_relu"
+    assert "←" not in texts["out"]
+    relu = document.graph.find("block1_out")
+    inspector.set_node(relu.id)  # one input: its shape alone, the canvas shows the wire
+    assert inspector.shape_texts()["in"] == "(N, 32, 16, 16)"
+
+
 def test_removed_node_clears_the_inspector(qtbot, doc):
     from graph.commands import RemoveNode
 

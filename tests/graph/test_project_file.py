@@ -108,6 +108,22 @@ def test_templates_round_trip(key, tmp_path):
     assert analyze(loaded.graph).is_valid
 
 
+def test_a_file_without_positions_is_laid_out_and_one_with_positions_kept(tmp_path):
+    from graph.layout import layered_positions
+
+    project = build_template("residual-cnn")
+    data = json.loads(project.dumps())
+    for node in data["nodes"]:
+        del node["position"]  # a file written by hand or by another tool
+    loaded = project_from_dict(data)
+    assert {n.id: n.position for n in loaded.graph.nodes} == layered_positions(loaded.graph)
+    assert len({n.position for n in loaded.graph.nodes}) == len(loaded.graph.nodes)
+    data = json.loads(project.dumps())
+    data["nodes"][0]["position"] = [-777.0, 555.0]  # the user's placement stays
+    kept = project_from_dict(data)
+    assert kept.graph.nodes[0].position == (-777.0, 555.0)
+
+
 def test_file_is_plain_json_with_the_documented_fields():
     data = json.loads(small_project().dumps())
     assert data["format"] == "layerforge-project"
