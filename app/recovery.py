@@ -11,15 +11,16 @@ import json
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QStandardPaths
+from PySide6.QtCore import QLockFile
 
+from app.paths import app_data_dir, legacy_app_data_dir
 from graph.fileio import atomic_write_bytes
 from graph.project import Project
 
 
 def recovery_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    path = Path(base or Path.home() / ".layerforge") / "recovery"
+    """Where autosaves go (made if missing)."""
+    path = app_data_dir() / "recovery"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -64,11 +65,16 @@ def _owner_is_running(path: Path) -> bool:
 def pending_recoveries() -> list[Path]:
     """Recovery files left behind (newest first): an app crashed with unsaved changes. The
     files of documents open right now, in this or another running LayerForge, are not."""
-    folder = recovery_dir()
-    for lock in folder.glob("*.lock"):  # a crash before the first autosave leaves only these
-        if not lock.with_suffix(".json").exists():
-            _owner_is_running(lock)  # a stale lock is removed on the way
-    left = [p for p in folder.glob("*.json") if not _owner_is_running(p)]
+    folders = [recovery_dir()]
+    legacy = legacy_app_data_dir()  # the doubled LayerForge/LayerForge of earlier versions
+    if legacy is not None and (legacy / "recovery").is_dir():
+        folders.append(legacy / "recovery")
+    left = []
+    for folder in folders:
+        for lock in folder.glob("*.lock"):  # a crash before the first autosave leaves these
+            if not lock.with_suffix(".json").exists():
+                _owner_is_running(lock)  # a stale lock is removed on the way
+        left += [p for p in folder.glob("*.json") if not _owner_is_running(p)]
     return sorted(left, key=lambda p: p.stat().st_mtime, reverse=True)
 
 

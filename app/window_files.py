@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 log = logging.getLogger(__name__)
-PROJECT_FILTER = "LayerForge projects (*.json);;Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
+CHECKPOINT_PATTERNS = "*.pt *.pth *.ckpt"  # the suffixes Document.open reads as checkpoints
+PROJECT_FILTER = "LayerForge projects (*.json);;All files (*)"  # what Save As writes
+# Open reads projects and checkpoints: the default filter shows both
+OPEN_FILTER = (f"Projects and checkpoints (*.json {CHECKPOINT_PATTERNS});;"
+               f"LayerForge projects (*.json);;Checkpoints ({CHECKPOINT_PATTERNS});;"
+               "All files (*)")
 MAX_RECENT = 8
 
 
@@ -60,7 +65,7 @@ class DocumentFiles(QObject):
         window = self.window
         if not window.maybe_save():
             return
-        path, _ = QFileDialog.getOpenFileName(window, "Open", self.last_dir(), PROJECT_FILTER)
+        path, _ = QFileDialog.getOpenFileName(window, "Open", self.last_dir(), OPEN_FILTER)
         if path:
             window.open_file(path)
 
@@ -115,13 +120,22 @@ class DocumentFiles(QObject):
 
     def save_as(self) -> bool:
         window = self.window
-        suggested = str(Path(self.last_dir()) / f"{window.document.title.split('.')[0]}.json")
+        suggested = str(Path(self.last_dir()) / f"{self.suggested_name()}.json")
         path, _ = QFileDialog.getSaveFileName(window, "Save As", suggested, PROJECT_FILTER)
         if not path:
             return False
         if not path.endswith(".json"):
             path += ".json"
         return window._save_to(Path(path))
+
+    def suggested_name(self) -> str:
+        """The document's name as a file name valid everywhere (an imported model's or a
+        template's name may hold ':' or '/'), without the suffix."""
+        from app.paths import safe_file_name
+
+        document = self.window.document
+        name = document.path.stem if document.path is not None else document.project.name
+        return safe_file_name(name)
 
     def save_to(self, path: Path) -> bool:
         """Write the document to ``path``; a failure is reported and nothing is lost."""

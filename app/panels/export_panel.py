@@ -204,6 +204,12 @@ class ExportPanel(QWidget):
         if not path:
             self._show_error("Choose where to write the export (Save as…).")
             return False
+        if self.selected_format() == "script" and not Path(path).suffix \
+                and not Path(path).is_dir():
+            # a typed name, not a folder: the exporter would put predict.py in a folder of
+            # that name; the user meant <name>.py
+            path = str(Path(path).with_suffix(".py"))
+            self.output.setText(path)
         request = {"source": self.checkpoint, "format": self.selected_format(), "path": path,
                    "opset": self.opset.value(), "dynamic_batch": self.dynamic_batch.isChecked()}
         self._queue.clear()
@@ -301,10 +307,10 @@ class ExportPanel(QWidget):
         if self._output_auto:
             self._set_default_output()
         elif self.output.text():
-            # keep the user's folder and name, switch the suffix
+            # keep the user's folder and name, switch the suffix (the inference script too:
+            # its model file is written beside it as <name>.model.pt)
             path = Path(self.output.text())
-            self.output.setText(str(path.with_suffix(fmt.suffix)) if fmt.name != "script"
-                                else str(path.with_name("predict.py")))
+            self.output.setText(str(path.with_suffix(fmt.suffix)))
         self._format_options()
 
     def _format_options(self) -> None:

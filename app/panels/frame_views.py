@@ -153,10 +153,20 @@ class VideoView(QWidget):
             self.roiChanged.emit(self.roi)
 
 
+def ink_prompt(class_names: list[str] | None = None) -> str:
+    """What to ask for on a blank canvas: a digit for a digit classifier (or before the model
+    is known), else the model's classes."""
+    if not class_names or all(name.strip().isdigit() for name in class_names):
+        return "Draw a digit"
+    shown = ", ".join(class_names[:6]) + (", …" if len(class_names) > 6 else "")
+    return f"Draw one of: {shown}"
 
 
 class DrawCanvas(QWidget):
-    """Write with the mouse: dark ink on white paper, handed to a PushSource as frames."""
+    """Write with the mouse: dark ink on white paper, handed to a PushSource as frames.
+
+    Until there is ink (``has_ink``) the paper shows ``prompt`` and nothing is predicted:
+    a blank page is no digit, whatever a classifier says about it."""
 
     changed = Signal()
 
@@ -166,12 +176,24 @@ class DrawCanvas(QWidget):
         self.image = QImage(280, 280, QImage.Format.Format_RGB888)
         self.pen_width = 22
         self.source: PushSource | None = None
+        self.has_ink = False
+        self.prompt = ink_prompt()
         self._last: QPointF | None = None
         self.clear()
 
     def clear(self) -> None:
         self.image.fill(QColor("white"))
+        self.has_ink = False
         self._publish()
+        self.update()
+
+    def set_prompt(self, text: str) -> bool:
+        """Ask for ``text`` on the blank page; True when it changed."""
+        if text == self.prompt:
+            return False
+        self.prompt = text
+        self.update()
+        return True
 
     def _to_image(self, pos: QPointF) -> QPointF:
         side = min(self.width(), self.height())
@@ -186,6 +208,7 @@ class DrawCanvas(QWidget):
                             Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
         painter.drawLine(a, b)
         painter.end()
+        self.has_ink = True
         self._publish()
         self.update()
 
@@ -204,8 +227,15 @@ class DrawCanvas(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#1e1f22"))
         side = min(self.width(), self.height())
-        painter.drawImage(QRectF((self.width() - side) / 2, (self.height() - side) / 2, side,
-                                 side), self.image)
+        paper = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+        painter.drawImage(paper, self.image)
+        if not self.has_ink:  # the prompt is painted over the paper, never into the image
+            font = QFont(self.font())
+            font.setPointSizeF(font.pointSizeF() * 1.4)
+            painter.setFont(font)
+            painter.setPen(QColor("#8a8d91"))
+            painter.drawText(paper, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self.prompt)
         painter.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -220,5 +250,3 @@ class DrawCanvas(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self._last = None
-
-

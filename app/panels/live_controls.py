@@ -17,6 +17,9 @@ from graph.errors import LayerForgeError
 
 NO_CAMERA = ("No camera found. Use a video file, an image or folder, the drawing canvas or the "
              "demo source instead.")
+ROI_TIP = "Crop the frames to a box you move and resize on the picture"
+ROI_DRAW_TIP = ("The drawing canvas is the model's whole input: the region box applies to "
+                "camera, video and image frames")
 
 
 class LiveControls(QWidget):
@@ -67,6 +70,7 @@ class LiveControls(QWidget):
         self.invert_box = QCheckBox("Invert (dark ink)")
         self.threshold_box = QCheckBox("Threshold")
         self.roi_box = QCheckBox("Region box")
+        self.roi_box.setToolTip(ROI_TIP)
         self.explain_box = QCheckBox("Grad-CAM")
         self.explain_box.setToolTip("Colour where the network looked to choose its class "
                                     "(CNN classifiers)")
@@ -92,9 +96,11 @@ class LiveControls(QWidget):
 
     def preprocess_options(self, roi: tuple[float, float, float, float] | None
                            ) -> PreprocessOptions:
-        """The toggles as preprocessing options; ``roi`` is the region box (used when on)."""
+        """The toggles as preprocessing options; ``roi`` is the region box (used when on,
+        never for the drawing canvas: the box is drawn on frames, and the paper is the input)."""
+        use_roi = self.roi_box.isChecked() and self.current_kind() != "draw"
         return PreprocessOptions(
-            roi=roi if self.roi_box.isChecked() else None,
+            roi=roi if use_roi else None,
             mirror=self.mirror_box.isChecked(), invert=self.invert_box.isChecked(),
             threshold=self.threshold_box.isChecked(), crop=self.crop_combo.currentData())
 
@@ -146,8 +152,15 @@ class LiveControls(QWidget):
         else:
             self.sourcePicked.emit(kind, int(camera) if kind == "camera" else None)
 
+    def current_kind(self) -> str:
+        """The chosen source's kind: "camera", "video", "image", "folder", "draw", ..."""
+        if self.source_kind is not None:
+            return self.source_kind
+        return str(self.source_combo.currentData() or "synthetic").partition(":")[0]
+
     def select_source(self, kind: str, value: Any = None) -> None:
-        """Remember and show the source (see :meth:`TestPanel.set_source`)."""
+        """Remember and show the source (see :meth:`TestPanel.set_source`); the message line
+        says what was chosen (a "No camera found" from before does not stay)."""
         self.source_kind, self.source_value = kind, value
         index = self.source_combo.findData(f"camera:{value}" if kind == "camera" else kind)
         if index >= 0:
@@ -157,6 +170,13 @@ class LiveControls(QWidget):
             self._source_label = (kind, f"{kind.title()}: {Path(value).name}")
             self.source_combo.setItemText(self.source_combo.currentIndex(),
                                           self._source_label[1])
+            self.show_message(f"{self._source_label[1]}. Press Start to test the model on it.")
+        elif kind == "draw":
+            self.show_message("Draw on the paper with the mouse; press Start.")
+        elif kind == "synthetic":
+            self.show_message("Demo digits. Press Start.")
+        self.roi_box.setEnabled(kind != "draw")
+        self.roi_box.setToolTip(ROI_DRAW_TIP if kind == "draw" else ROI_TIP)
 
     def source_factory(self, canvas: DrawCanvas) -> Callable[[], FrameSource]:
         """What builds the chosen source (on the worker thread); ``canvas`` feeds "draw"."""

@@ -60,10 +60,13 @@ class LiveWorker(QThread):
 
     def __init__(self, make_source: Callable[[], FrameSource],
                  make_predictor: Callable[[], Predictor], options: PreprocessOptions,
-                 weights: Callable[[], dict | None] | None = None) -> None:
+                 weights: Callable[[], dict | None] | None = None,
+                 idle: Callable[[], bool] | None = None) -> None:
+        """``idle()`` True: there is nothing to predict yet (a blank drawing): frames are
+        skipped, not predicted."""
         super().__init__()
         self.make_source, self.make_predictor = make_source, make_predictor
-        self.weights = weights
+        self.weights, self.idle = weights, idle
         self.results: collections.deque[LiveResult] = collections.deque(maxlen=1)
         self.events: collections.deque[StreamEvent] = collections.deque()
         self.reader: FrameReader | None = None
@@ -123,6 +126,8 @@ class LiveWorker(QThread):
                     self.events.append(StreamEvent("ended", f"{reader.source.name}: end of "
                                                             f"stream"))
                     return
+                continue
+            if self.idle is not None and self.idle():
                 continue
             with self._lock:
                 if self._options_changed:

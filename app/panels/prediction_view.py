@@ -13,6 +13,9 @@ from app.task_views import TASK_VIEWS
 from backend.tasks import get_task
 
 
+MODEL_VIEW_EMPTY = "model's\nview"
+
+
 class PredictionView(QWidget):
     """Paints one :class:`LiveResult` beside the picture; the model's task picks the view."""
 
@@ -25,7 +28,7 @@ class PredictionView(QWidget):
         self.model_view.setStyleSheet("background: #1e1f22; color: #888;")
         self.model_view.setToolTip("The input exactly as the model sees it, after "
                                    "preprocessing")
-        self.model_view.setText("model's\nview")
+        self.model_view.setText(MODEL_VIEW_EMPTY)
         # one live view per view class of the registry; the model's task picks the page
         self.live_stack = QStackedWidget()
         self._live_pages: dict[type, QWidget] = {}
@@ -69,3 +72,15 @@ class PredictionView(QWidget):
         """The widget that shows ``task``'s live predictions (None: the task has none)."""
         views = TASK_VIEWS.get(get_task(task).name)
         return self._live_pages.get(views.live) if views is not None and views.live else None
+
+    def clear(self, text: str = "") -> None:
+        """Show no prediction (a new document, a blank drawing); ``text`` says why."""
+        self.model_view.setPixmap(QPixmap())
+        self.model_view.setText(MODEL_VIEW_EMPTY)
+        for page in self._live_pages.values():
+            if hasattr(page, "clear"):
+                page.clear()
+        self.live_stack.setCurrentWidget(self.bars)
+        self.fps_label.setText("FPS –")
+        self.latency_label.setText("latency –")
+        self.detail_label.setText(text)

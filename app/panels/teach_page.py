@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QSize, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
                                QListView, QListWidget, QListWidgetItem, QPushButton, QWidget)
 
 from app.panels.live_worker import LiveWorker, StreamEvent
+from app.paths import app_data_dir
 from backend.data.recorder import SampleStore
 from backend.live.capture import VideoSource
 from backend.live.infer import PreprocessOptions
@@ -23,8 +24,7 @@ THUMBNAILS = 120
 
 def default_capture_folder() -> Path:
     """Where recorded classes go unless the user picks a folder."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".layerforge") / "captured"
+    return app_data_dir() / "captured"
 
 
 class TeachPage(QWidget):

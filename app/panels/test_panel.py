@@ -20,7 +20,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QPushButton, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from app.panels.frame_views import DrawCanvas, VideoView
+from app.panels.frame_views import DrawCanvas, VideoView, ink_prompt
 from app.panels.live_controls import NO_CAMERA, LiveControls
 from app.panels.live_worker import LiveResult, LiveWorker, StreamEvent
 from app.panels.prediction_view import PredictionView
@@ -57,6 +57,7 @@ class TestPanel(QWidget):
         self.last_result: LiveResult | None = None
         self.predictions: dict[int, str] = {}  # frame index -> best class (newest stream)
         self.cameras: list[int] | None = None
+        self._old_run: Any = None  # the previous document's training run: not this network
         self._camera_probe: list[list[int]] = []
         self._probing = False
         self._build()
@@ -89,6 +90,7 @@ class TestPanel(QWidget):
         self.video = VideoView()
         self.video.roiChanged.connect(lambda _: self._options_changed())
         self.canvas = DrawCanvas()
+        self.canvas.changed.connect(self._ink_changed)
         clear = QPushButton("Clear drawing")
         clear.clicked.connect(self.canvas.clear)
         canvas_page = QWidget()
@@ -140,6 +142,8 @@ class TestPanel(QWidget):
             self.invert_box.setChecked(True)  # dark ink on white, like paper
         if self.running:
             self.start()
+        elif kind == "draw" and not self.canvas.has_ink:
+            self.prediction.clear(self.canvas.prompt)
 
     def set_model_path(self, path: str | None) -> None:
         """Test a checkpoint or exported TorchScript file (None: the network being trained)."""
@@ -163,7 +167,16 @@ class TestPanel(QWidget):
         return self.controls.source_factory(self.canvas)
 
     def _make_predictor(self) -> tuple[Callable[[], Predictor], Callable[[], dict | None] | None]:
-        return self.controls.predictor_factory(self.options(), self.run_provider)
+        return self.controls.predictor_factory(self.options(), self._current_run)
+
+    def _current_run(self) -> Any:
+        """The training run whose live weights are tested (None: none for this document)."""
+        run = self.run_provider() if self.run_provider else None
+        return None if run is not None and run is self._old_run else run
+
+    @property
+    def drawing(self) -> bool:
+        return self.controls.current_kind() == "draw"
 
     # -- running --
     @property
@@ -191,7 +204,9 @@ class TestPanel(QWidget):
             return False
         self.predictions = {}
         self.last_result = None
-        self.worker = LiveWorker(make_source, make_predictor, self.options(), weights)
+        # a blank drawing is not predicted: the worker waits for ink
+        idle = (lambda: not self.canvas.has_ink) if self.drawing else None
+        self.worker = LiveWorker(make_source, make_predictor, self.options(), weights, idle)
         self.worker.set_explain(self.explain_box.isChecked())
         self.worker.finished.connect(self._worker_finished)
         self.worker.start()
@@ -199,6 +214,9 @@ class TestPanel(QWidget):
         self.start_button.setText("Stop")
         self.reconnect_button.setEnabled(False)
         self.show_message("Starting…")
+        if self.drawing and not self.canvas.has_ink:
+            self.show_message(f"{self.canvas.prompt}: the network reads it as you write.")
+            self.prediction.clear(self.canvas.prompt)
         return True
 
     def stop(self, quiet: bool = False) -> None:
@@ -244,6 +262,11 @@ class TestPanel(QWidget):
             if not self._camera_probe:
                 self._timer.stop()
             return
+        if self.drawing and worker.predictor is not None:
+            prompt = ink_prompt(worker.predictor.info.class_names)
+            if self.canvas.set_prompt(prompt) and not self.canvas.has_ink:
+                self.show_message(f"{prompt}: the network reads it as you write.")
+                self.prediction.clear(prompt)
         if worker.results:
             self._show(worker.results.pop())
         self._drain_events(worker)
@@ -267,7 +290,15 @@ class TestPanel(QWidget):
                 self.show_message(event.text, error=True)
                 self.streamStopped.emit(f"error: {event.text}")
 
+    def _ink_changed(self) -> None:
+        """The drawing changed: a cleared page shows the prompt, not the last prediction."""
+        if self.drawing and not self.canvas.has_ink:
+            self.last_result = None
+            self.prediction.clear(self.canvas.prompt)
+
     def _show(self, result: LiveResult) -> None:
+        if self.drawing and not self.canvas.has_ink:
+            return  # predicted just before the page was cleared
         self.last_result = result
         pred = result.prediction
         self.predictions[result.frame_index] = pred.label
@@ -275,7 +306,8 @@ class TestPanel(QWidget):
         status = f"{result.fps:.0f} FPS · {result.latency_ms:.1f} ms"
         self.video.set_frame(result.display, result.roi, caption, status)
         self.prediction.show_result(result)
-        if self.message.text() == "Starting…":
+        if self.message.text() == "Starting…" or (
+                self.message.text().startswith(self.canvas.prompt)):
             self.show_message("")
         self.predictionShown.emit(result)
 
@@ -296,7 +328,19 @@ class TestPanel(QWidget):
         self.teach.document = document
 
     def set_document(self, document) -> None:
+        """Test ``document``'s network: nothing of the previous one stays (its model file,
+        its training run's live weights, the stream and its predictions)."""
+        if document is self.teach.document:
+            return
         self.teach.document = document
+        self.stop(quiet=True)
+        self._old_run = self.run_provider() if self.run_provider else None
+        self.controls.select_model(None)
+        self.predictions, self.last_result = {}, None
+        self.video.set_frame(None)
+        self.prediction.clear()
+        self.reconnect_button.setEnabled(False)
+        self.show_message("")
 
     @property
     def store(self) -> SampleStore:

@@ -107,3 +107,34 @@ def test_main_window_has_the_export_tab_fed_by_training(qtbot, isolated_app, che
     assert tabs.index("Export") == tabs.index("Code") + 1
     window.training_panel.session.checkpointSaved.emit(CheckpointSaved(str(checkpoint), 2, .5))
     assert window.export_panel.checkpoint == str(checkpoint)
+
+
+def type_output(qtbot, panel, text: str) -> None:
+    """Replace the Output field's text by typing, as a user does."""
+    panel.output.setFocus()
+    panel.output.selectAll()
+    qtbot.keyClicks(panel.output, text)
+
+
+def test_the_inference_script_keeps_the_typed_name(qtbot, panel, checkpoint, tmp_path):
+    panel.set_checkpoint(str(checkpoint), from_training=False)
+    panel.set_format("onnx")
+    type_output(qtbot, panel, str(tmp_path / "classify.onnx"))
+    panel.set_format("script")  # the user switches the format after typing the name
+    assert panel.output.text() == str(tmp_path / "classify.py")
+    with qtbot.waitSignal(panel.exported, timeout=60_000) as blocker:
+        assert panel.start_export()
+    qtbot.waitUntil(lambda: not panel.busy)
+    files = [Path(f) for f in blocker.args[0].files]
+    assert files[0] == tmp_path / "classify.py" and files[0].is_file()
+    assert files[1].is_file() and files[1].parent == tmp_path
+    assert not (tmp_path / "predict.py").exists()
+    assert "Wrote classify.py" in panel.status.text()
+    # a name typed without a suffix is a file name too, not a folder for predict.py
+    type_output(qtbot, panel, str(tmp_path / "reader"))
+    with qtbot.waitSignal(panel.exported, timeout=60_000) as blocker:
+        assert panel.start_export()
+    qtbot.waitUntil(lambda: not panel.busy)
+    assert Path(blocker.args[0].files[0]) == tmp_path / "reader.py"
+    assert panel.output.text() == str(tmp_path / "reader.py")
+    assert not (tmp_path / "reader").is_dir()

@@ -257,3 +257,134 @@ def test_region_box_moves_with_the_mouse(panel, qtbot):
     after = view.roi
     assert after[0] > before[0] and after[1] > before[1] and after[2:] == before[2:]
     assert panel.options().roi == after
+
+
+def test_a_new_document_clears_the_test_tab(gui, qtbot, trained):
+    """File > New / Open: the Test tab forgets the previous network's model file, its training
+    run's live weights, the stream and every prediction."""
+    from app.document import Document
+
+    window = gui.window(template="digits-cnn")
+    panel = window.test_panel
+    window.training_panel.session.run = trained["run"]  # the old document was trained
+    panel.set_model_path(str(trained["ckpt"]))
+    panel.set_source("synthetic")
+    assert panel.start()
+    qtbot.waitUntil(lambda: len(panel.predictions) >= 2 and panel.fps_label.text() != "FPS –",
+                    timeout=10_000)
+    assert panel.bars.names[0].text() != "–" and not panel.model_view.pixmap().isNull()
+
+    window.set_document(Document(build_template("hello-mlp")))
+    assert not panel.running and panel.start_button.text() == "Start"
+    assert panel.model_path is None and panel.model_combo.currentData() == "training"
+    assert panel.model_combo.findData("path") < 0 or \
+        panel.model_combo.currentText() != trained["ckpt"].name
+    assert panel.last_result is None and panel.predictions == {}
+    assert [n.text() for n in panel.bars.names] == ["–"] * len(panel.bars.names)
+    assert panel.model_view.pixmap().isNull() and panel.fps_label.text() == "FPS –"
+    assert panel.latency_label.text() == "latency –" and panel.detail_label.text() == ""
+    assert panel.video._image is None  # the old frame and its caption are gone
+    assert panel.message.text() == ""
+    # the previous document's run is not this network: Start says so instead of testing it
+    assert not panel.start()
+    assert "no network is training" in panel.message.text()
+    window.document.undo_stack.setClean()
+    window.close()
+
+
+def test_a_blank_canvas_asks_for_a_digit_and_predicts_only_with_ink(panel, qtbot, trained):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    panel.set_model_path(str(trained["ckpt"]))
+    panel.set_source("draw")
+    panel.side_tabs.setCurrentIndex(0)
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.worker is not None and panel.worker.predictor is not None,
+                    timeout=10_000)
+    qtbot.wait(400)  # a dozen frames of blank paper went by
+    assert panel.last_result is None and panel.predictions == {}
+    assert panel.worker.results.maxlen == 1 and not panel.worker.results
+    assert panel.bars.names[0].text() == "–" and panel.fps_label.text() == "FPS –"
+    assert panel.canvas.prompt == "Draw a digit" and not panel.canvas.has_ink
+    assert "Draw a digit" in panel.detail_label.text()
+    assert "Draw a digit" in panel.message.text()
+    # a stroke with the mouse: now the network reads it
+    canvas = panel.canvas
+    side = min(canvas.width(), canvas.height())
+    x0, y0 = (canvas.width() - side) // 2, (canvas.height() - side) // 2
+    top, bottom = QPoint(x0 + side // 2, y0 + side // 6), QPoint(x0 + side // 2, y0 + side * 5 // 6)
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, top)
+    for i in range(1, 6):
+        QTest.mouseMove(canvas, top + (bottom - top) * i / 5)
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, bottom)
+    assert canvas.has_ink
+    qtbot.waitUntil(lambda: panel.last_result is not None, timeout=10_000)
+    assert panel.bars.names[0].text() == panel.last_result.prediction.label
+    assert not panel.message.text().startswith("Draw a digit")
+    # Clear drawing: back to the prompt, the last prediction is not left standing
+    clear = next(b for b in panel.findChildren(type(panel.start_button))
+                 if b.text() == "Clear drawing")
+    qtbot.mouseClick(clear, Qt.MouseButton.LeftButton)
+    assert not canvas.has_ink and panel.last_result is None
+    assert panel.bars.names[0].text() == "–" and "Draw a digit" in panel.detail_label.text()
+    count = len(panel.predictions)
+    qtbot.wait(400)
+    panel.drain()
+    assert panel.last_result is None and len(panel.predictions) <= count + 1
+    panel.stop()
+
+
+def test_the_region_box_does_not_crop_the_drawing(panel, qtbot, trained):
+    """The region box is drawn on camera/video frames; the drawing canvas shows no frame, so
+    the box would crop the paper unseen: in draw mode it is off (and says why)."""
+    from PySide6.QtCore import QPointF
+
+    panel.set_model_path(str(trained["ckpt"]))
+    panel.roi_box.setChecked(True)
+    assert panel.options().roi is not None  # frames: the box crops
+    panel.set_source("draw")
+    assert not panel.roi_box.isEnabled() and "whole input" in panel.roi_box.toolTip()
+    assert panel.options().roi is None
+    # a stroke near the left edge, outside the default box: the model must see it
+    panel.canvas.stroke(QPointF(30, 40), QPointF(30, 240))
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.last_result is not None, timeout=10_000)
+    view = panel.last_result.model_view  # 16x16: the stroke is in the left few columns
+    assert view[:, :4].mean() > view[:, 6:].mean() + 40
+    panel.stop()
+    panel.set_source("video", str(trained["video"]))
+    assert panel.roi_box.isEnabled() and panel.options().roi is not None
+
+
+def test_choosing_a_video_replaces_no_camera_found(panel, qtbot, trained, monkeypatch, tmp_path):
+    import numpy as np
+    from PySide6.QtWidgets import QFileDialog
+
+    import app.panels.test_panel as tp
+
+    video = tmp_path / "clip.avi"  # a few synthetic frames, written here
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+    for i in range(12):
+        frame = np.full((120, 160, 3), 255, np.uint8)
+        cv2.putText(frame, str(i % 10), (60, 90), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (0, 0, 0), 6)
+        writer.write(frame)
+    writer.release()
+    monkeypatch.setattr(tp, "list_cameras", lambda *a, **k: [])
+    panel.refresh_sources(probe=True)
+    qtbot.waitUntil(lambda: panel.cameras == [], timeout=5000)
+    assert "No camera found" in panel.message.text()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(video), "")))
+    combo = panel.source_combo
+    index = combo.findData("video")
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)  # the user picks "Video file…" and chooses clip.avi
+    assert panel.source_path == str(video)
+    assert "No camera found" not in panel.message.text()
+    assert "clip.avi" in panel.message.text() and combo.currentText() == "Video: clip.avi"
+    panel.set_model_path(str(trained["ckpt"]))
+    with qtbot.waitSignal(panel.streamStopped, timeout=10_000) as stopped:
+        assert panel.start()
+    assert stopped.args == ["ended"] and panel.predictions
+    assert "No camera found" not in panel.message.text()
