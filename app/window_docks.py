@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QWidget
 
 from app.document import Document
 from app.editor.palette import PaletteWidget
+from app.panel_tabs import PanelTabs
 from app.panels.data_panel import DataPanel
 from app.panels.evaluation import EvaluationPanel
 from app.panels.export_panel import ExportPanel
@@ -41,7 +42,7 @@ class WindowDocks(QObject):
         self.palette_dock = dock
         self.inspector_dock = QDockWidget("Inspector", window, objectName="inspector")
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspector_dock)
-        self.bottom_tabs = QTabWidget()
+        self.bottom_tabs = PanelTabs()
         self.bottom_dock = QDockWidget("Panels", window, objectName="panels")
         self.bottom_dock.setWidget(self.bottom_tabs)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.bottom_dock)
@@ -89,15 +90,13 @@ class WindowDocks(QObject):
             self.evaluation_panel.clear()
             self.test_panel.set_document(document)
             self.export_panel.set_document(document)
-        current = self.bottom_tabs.currentIndex()
-        self.bottom_tabs.clear()
-        self.bottom_tabs.addTab(self.training_panel, "Training")
-        self.bottom_tabs.addTab(self.data_panel, "Data")
-        self.bottom_tabs.addTab(self.evaluation_panel, "Evaluation")
-        self.bottom_tabs.addTab(self.test_panel, "Test")
-        self.bottom_tabs.addTab(code_view, "Code")
-        self.bottom_tabs.addTab(self.export_panel, "Export")
-        self.bottom_tabs.setCurrentIndex(max(current, 0))
+        if self.bottom_tabs.count() == 0:  # the panels follow each later document
+            self.bottom_tabs.addTab(self.training_panel, "Training")
+            self.bottom_tabs.addTab(self.data_panel, "Data")
+            self.bottom_tabs.addTab(self.evaluation_panel, "Evaluation")
+            self.bottom_tabs.addTab(self.test_panel, "Test")
+            self.bottom_tabs.addTab(code_view, "Code")
+            self.bottom_tabs.addTab(self.export_panel, "Export")
 
     def canvas_has_room(self) -> bool:
         """Whether the canvas has at least CANVAS_SHARE of the window's width and height."""

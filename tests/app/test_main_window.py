@@ -649,3 +649,19 @@ def test_a_saved_layout_that_squeezes_the_canvas_is_not_restored(gui, qtbot):
     qtbot.waitExposed(again)
     qtbot.waitUntil(again.docks.canvas_has_room, timeout=2000)
     assert again.view.width() >= 0.4 * again.width()
+
+
+def test_a_short_panel_area_scrolls_its_panels_instead_of_taking_the_canvas(gui, qtbot):
+    from PySide6.QtCore import Qt
+
+    window = gui.window()
+    window.resize(1280, 720)
+    qtbot.wait(50)
+    for panel in (window.training_panel, window.test_panel, window.export_panel):
+        window.bottom_tabs.setCurrentWidget(panel)
+        assert window.bottom_tabs.currentWidget() is panel
+        window.resizeDocks([window.bottom_dock], [170], Qt.Orientation.Vertical)
+        qtbot.wait(20)
+        assert window.bottom_dock.height() <= 190, panel  # the user's choice holds
+        assert window.view.height() >= 0.5 * window.height()
+        assert panel.isVisible()
