@@ -31,8 +31,12 @@ bench: venv
 	$(BIN)/python bench/export_formats.py
 
 # The README's screenshots, rendered from the running app.
+# In a real X window (Xvfb) where there is one: offscreen grabs hide layout bugs.
 screenshots: venv
-	$(BIN)/python -m app.screenshots resources/screenshots
+	if command -v xvfb-run >/dev/null; then \
+	  xvfb-run -a -s "-screen 0 1920x1200x24" env QT_QPA_PLATFORM=xcb \
+	    $(BIN)/python -m app.screenshots resources/screenshots; \
+	else $(BIN)/python -m app.screenshots resources/screenshots; fi
 
 # The template guide pages (resources/docs/templates), generated from the templates themselves.
 docs: venv

@@ -1,11 +1,13 @@
 """Render the README's screenshots from the running app (offscreen).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python -m app.screenshots resources/screenshots
+    make screenshots      (or: .venv/bin/python -m app.screenshots resources/screenshots)
 
-One PNG of the main window per template (first real layer selected so the inspector shows
-something), a training run in progress, the evaluation views of three templates, and a
-shape error on the canvas, and the Test tab (live test of a recorded video with Grad-CAM, and
-teach-the-camera while recording).
+One PNG of the main window per template at 1600x1000 (first real layer selected so the
+inspector shows something), the residual CNN and an imported ResNeXt-50 (177 layers) also
+at 1280x720, a training run in progress at both sizes, the evaluation views of three
+templates, a shape error on the canvas, and the Test tab (live test of a recorded video
+with Grad-CAM, and teach-the-camera while recording). ``make screenshots`` runs it in a real
+X window (Xvfb) where there is one, as offscreen grabs hide layout bugs.
 """
 from __future__ import annotations
 
@@ -37,20 +39,20 @@ def main(out_dir: str = "resources/screenshots") -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    def shoot(window: MainWindow, name: str, select: str | None) -> None:
-        window.resize(1600, 1000)
+    def shoot(window: MainWindow, name: str, select: str | None,
+              size: tuple[int, int] = (1600, 1000), fit: bool = False) -> None:
+        """The window as a user gets it: first-start dock sizes, the network shown from its
+        input at a readable zoom (``fit``: Zoom to Fit instead), ``select`` in the
+        inspector."""
+        window.resize(*size)
         window.show()
         window.bottom_tabs.setCurrentWidget(window.code_view)
-        # The canvas is the subject: the code panel gets a strip, so even the biggest
-        # template is drawn at a zoom with readable text.
-        window.resizeDocks([window.bottom_dock], [250], Qt.Orientation.Vertical)
-        for _ in range(3):
-            app.processEvents()
-        window.view.zoom_to_fit()
+        idle(0.3)  # the deferred first-start sizes and start view
+        if fit:
+            window.view.zoom_to_fit()
         if select:
             window.scene.select_nodes([window.document.graph.find(select).id])
-        for _ in range(3):
-            app.processEvents()
+        idle(0.2)
         window.grab().save(str(out / f"{name}.png"))
         print(out / f"{name}.png")
 
@@ -61,27 +63,49 @@ def main(out_dir: str = "resources/screenshots") -> None:
         shoot(window, f"editor-{key}", first_layer.get(key))
         window.document.undo_stack.setClean()
         window.close()
+    window = MainWindow(Document(build_template("residual-cnn")))
+    shoot(window, "editor-residual-cnn-1280x720", "block1_add", (1280, 720))
+    window.document.undo_stack.setClean()
+    window.close()
 
-    # Training from the editor: a run in progress, then the evaluation views.
-    for key, epochs in (("digits-cnn", 4), ("lstm-forecast", 6), ("char-gru", 1)):
+    # A network LayerForge did not write: torchvision's ResNeXt-50 through torch.fx.
+    imported = _imported_resnext()
+    for name, size, fit in (("editor-imported-resnext50", (1600, 1000), False),
+                            ("editor-imported-resnext50-fit", (1600, 1000), True),
+                            ("editor-imported-resnext50-1280x720", (1280, 720), False)):
+        window = MainWindow(Document(imported.copy()))
+        shoot(window, name, None, size, fit)
+        window.document.undo_stack.setClean()
+        window.close()
+
+    # Training from the editor: a run in progress (at both window sizes), then the
+    # evaluation views.
+    for key, epochs, size in (("digits-cnn", 4, (1600, 1000)), ("digits-cnn", 3, (1280, 720)),
+                              ("lstm-forecast", 6, (1600, 1000)), ("char-gru", 1, (1600, 1000))):
         project = build_template(key)
         project.training["epochs"] = epochs
         window = MainWindow(Document(project))
-        window.resize(1600, 1000)
+        window.resize(*size)
         window.show()
+        idle(0.3)
         panel = window.training_panel
         window.bottom_tabs.setCurrentWidget(panel)
         epochs_shown: list = []
         panel.session.epochEnded.connect(epochs_shown.append)
         panel.start()
+        name = "training-in-progress" + ("" if size == (1600, 1000) else "-%dx%d" % size)
         shot = key != "digits-cnn"
         while panel.session.running:
             idle(0.05)  # the event loop waits as in the app (a busy loop would starve training)
             if not shot and epochs_shown:  # an epoch's points arrived
                 idle(0.5)  # the curves redraw a moment after new points
-                window.grab().save(str(out / "training-in-progress.png"))
-                print(out / "training-in-progress.png")
+                window.grab().save(str(out / f"{name}.png"))
+                print(out / f"{name}.png")
                 shot = True
+        if size != (1600, 1000):
+            window.document.undo_stack.setClean()
+            window.close()
+            continue
         for _ in range(5):
             app.processEvents()
         window.bottom_tabs.setCurrentWidget(window.evaluation_panel)
@@ -104,6 +128,16 @@ def main(out_dir: str = "resources/screenshots") -> None:
     window.close()
 
     test_tab_screenshots(app, out)
+
+
+def _imported_resnext():
+    """torchvision's ResNeXt-50 (random weights: nothing downloads) imported via torch.fx."""
+    import torchvision
+
+    from backend.imports.torch_fx import import_module
+
+    model = torchvision.models.resnext50_32x4d(weights=None)
+    return import_module(model, [(3, 224, 224)], name="resnext50_32x4d", check=False).project
 
 
 def idle(seconds: float) -> None:

@@ -28,7 +28,8 @@ CARD_HEADER = 26.0
 CARD_ROW = 18.0
 CARD_PAD = 10.0
 
-LAYER_GAP = {"TB": 64.0, "LR": 120.0}  # between layers: room for a wire's shape label
+# between layers: room for a wire's shape label (and, top to bottom, a card's live strip)
+LAYER_GAP = {"TB": 72.0, "LR": 120.0}
 CARD_GAP = {"TB": 50.0, "LR": 36.0}    # between cards side by side in one layer
 LANE_GAP = 34.0                        # a long edge's lane from a card beside it
 LANE_PITCH = 22.0                      # two lanes side by side

@@ -12,10 +12,10 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsObject,
 
 from app.document import Document
 from app.editor.style import category_color
-from app.editor.wires import BEND, CardGrid, straight_path, wire_path
+from app.editor.wires import CardGrid, straight_path, wire_path
 from graph.commands import Compound, Connect, Disconnect, RemoveNode
 from graph.layout import CARD_HEADER as HEADER_HEIGHT
-from graph.layout import CARD_PAD, DEFAULT_DIRECTION, card_rows
+from graph.layout import CARD_PAD, DEFAULT_DIRECTION, LAYER_GAP, card_rows
 from graph.layout import CARD_ROW as ROW_HEIGHT
 from graph.layout import CARD_WIDTH as NODE_WIDTH
 from graph.model import Edge, GraphEvent, Node
@@ -189,7 +189,9 @@ class NodeItem(QGraphicsObject):
                 ports[name] = port
                 port.setPos(self._port_position(i, len(names), out))
         self.show_port_names = len(in_ports) > 1
-        self.strip.setPos(0, self.height)
+        # under the card; top to bottom, below the output port too: the wire runs behind it
+        # like behind its shape label, which sits lower in the gap (EdgeItem.LABEL_AT)
+        self.strip.setPos(0, self.height + (PORT_RADIUS if self.direction == "TB" else 0))
         self._place_in_grid()
         self.setToolTip("\n".join([f"{self.title} ({self.type_name})"] + self.errors
                                   + self.warnings))
@@ -271,16 +273,23 @@ class NodeItem(QGraphicsObject):
         painter.setFont(font)
         painter.setPen(QColor("white") if self.color.lightness() < 150 else QColor("#1a1a1a"))
         metrics = QFontMetricsF(font)
-        # imported names share their start (m_layer1_1_conv2): the end is what tells them apart
-        title = metrics.elidedText(self.title, Qt.TextElideMode.ElideLeft, NODE_WIDTH * 0.55)
+        type_font = QFont(font)
+        type_font.setBold(False)
+        type_font.setPointSizeF(CARD_TEXT_PT)
+        type_width = QFontMetricsF(type_font).horizontalAdvance(self.type_name)
+        # imported names share their start (m_layer1_1_conv2): the end is what tells them
+        # apart; the type keeps its place on the right
+        room = max(NODE_WIDTH * 0.4, NODE_WIDTH - 20 - type_width - 8)
+        title = metrics.elidedText(self.title, Qt.TextElideMode.ElideLeft, room)
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
-        font.setBold(False)
-        font.setPointSizeF(CARD_TEXT_PT)
-        painter.setFont(font)
+        painter.setFont(type_font)
+        type_room = NODE_WIDTH - 20 - metrics.horizontalAdvance(title) - 8  # what is left
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                         self.type_name)
+                         QFontMetricsF(type_font).elidedText(
+                             self.type_name, Qt.TextElideMode.ElideRight, max(type_room, 20)))
+        font = type_font  # the body's lines: regular, card text size
         text = palette.color(QPalette.ColorRole.Text)
         painter.setPen(text)
         font.setPointSizeF(CARD_TEXT_PT)
@@ -347,6 +356,7 @@ def _label_font() -> QFont:
 
 LABEL_ROOM = 130.0  # px a wire's bounding rectangle leaves around it for its label
 LABEL_CHARS = 18    # a label this long fits in that room, beside its wire as well
+LABEL_AT = 0.62     # where along a wire between neighbouring layers its label sits
 
 
 class EdgeItem(QGraphicsPathItem):
@@ -370,10 +380,14 @@ class EdgeItem(QGraphicsPathItem):
         cards_in = self._cards_in()
         self.setPath(straight_path(a, b, direction) if cards_in is None else
                      wire_path(a, b, direction, cards_in))
-        self._mid = self.path().pointAtPercent(0.5)
-        # between neighbouring layers the middle is in the gap: no card can be under it
+        # a short wire's label sits below the middle of the gap, clear of the live strip
+        # under the card above it (top to bottom)
+        # between neighbouring layers (no card fits between) the label is in the gap: no card
+        # can be under it; top to bottom it sits low, clear of the live strip above
         along = b.y() - a.y() if direction == "TB" else b.x() - a.x()
-        self._long = not 0 < along < 2 * BEND + 1
+        self._long = not 0 < along < 2 * LAYER_GAP[direction]
+        self._mid = self.path().pointAtPercent(
+            LABEL_AT if direction == "TB" and not self._long else 0.5)
         self._place_label(cards_in)
 
     def _cards_in(self):
