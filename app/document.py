@@ -125,6 +125,12 @@ class Document(QObject):
         self.graphChanged.emit(event)
         self._reanalyze.start()  # coalesce: a paste of 50 nodes re-analyzes once
 
+    def analyze_pending(self) -> None:
+        """Re-analyze now if an edit is waiting for its coalesced analysis (a reader that
+        needs the graph as it is, e.g. Copy of the code)."""
+        if self._reanalyze.isActive():
+            self.refresh_analysis()
+
     def refresh_analysis(self) -> None:
         """Re-run shape inference and validation now."""
         self._reanalyze.stop()

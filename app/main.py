@@ -5,9 +5,10 @@ arguments (or a file to open) it opens the editor.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from backend.cli import COMMANDS
 
@@ -17,14 +18,43 @@ SMOKE_FLAG = "--smoke-test"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 
+# Qt platforms that draw on a screen, and the variables that say where it is. Any other
+# (offscreen, minimal, vnc...) needs none.
+_SCREEN_PLATFORMS = {"xcb": ("DISPLAY",), "wayland": ("WAYLAND_DISPLAY",),
+                     "wayland-egl": ("WAYLAND_DISPLAY",)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == SMOKE_FLAG:
-        return open_editor(argv[1] if len(argv) > 1 else None, smoke_test=True)
-    if argv and (argv[0] in COMMANDS or argv[0].startswith("-")):
+    if argv and (argv[0] in COMMANDS or (argv[0].startswith("-") and argv[0] != SMOKE_FLAG)):
         from backend.cli import main as cli_main
         return cli_main(argv)
-    return open_editor(argv[0] if argv else None)
+    smoke_test = bool(argv) and argv[0] == SMOKE_FLAG
+    path = (argv[1:] if smoke_test else argv)[:1]
+    if path and not smoke_test and not Path(path[0]).exists():
+        sys.stderr.write(f"layerforge: no such command or file: {path[0]} "
+                         f"(commands: {', '.join(COMMANDS)}; layerforge --help)\n")
+        return 2
+    if not has_display():
+        sys.stderr.write("LayerForge needs a display for its window; without one use the "
+                         f"command line: layerforge {'|'.join(COMMANDS)} (layerforge --help)\n")
+        return 1
+    return open_editor(path[0] if path else None, smoke_test=smoke_test)
+
+
+def has_display(env: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
+    """Whether Qt can open a window here. Only Linux (and other X11/Wayland systems) can lack
+    one: there, without DISPLAY and WAYLAND_DISPLAY, Qt aborts the process while loading its
+    platform plugin. A QT_QPA_PLATFORM that needs no screen (offscreen, minimal, vnc...) is
+    fine."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if platform in ("win32", "darwin", "cygwin"):
+        return True
+    chosen = [p.split(":")[0].strip() for p in env.get("QT_QPA_PLATFORM", "").split(";")]
+    chosen = [p for p in chosen if p] or list(_SCREEN_PLATFORMS)
+    return any(p not in _SCREEN_PLATFORMS or any(env.get(v) for v in _SCREEN_PLATFORMS[p])
+               for p in chosen)
 
 
 def create_application():
@@ -37,6 +67,9 @@ def create_application():
     app.setStyle("Fusion")  # follows the system's light/dark colour scheme on every platform
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("layerforge")  # Wayland/taskbars match windows to layerforge.desktop
+    from app.theme import apply_saved_theme
+
+    apply_saved_theme()  # View > Theme, as chosen last time
     from app.garbage import collect_on_gui_thread
 
     collect_on_gui_thread(app)  # never on a worker thread: that deadlocks PySide

@@ -27,7 +27,8 @@ from graph.clipboard import copy_nodes, paste_command
 from graph.commands import MoveNodes
 from graph.errors import LayerForgeError
 from graph.formatting import format_macs
-from graph.layout import DEFAULT_DIRECTION, DIRECTIONS, layout_moves
+from graph.layout import (DEFAULT_DIRECTION, DIRECTIONS, auto_layout, flow_direction,
+                          layout_moves)
 from graph.templates import build_template
 
 DIRECTION_SETTING = "editor/direction"
@@ -83,7 +84,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.files = DocumentFiles(self)
         self.menus = WindowMenus(self)
-        self.set_document(document or Document(build_template("digits-cnn")))
+        self.set_document(document or self.new_document(build_template("digits-cnn")))
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -139,7 +140,9 @@ class MainWindow(QMainWindow):
         self.document = document
         document.setParent(self)
         self.recovery = RecoveryFile()
-        self.scene = GraphScene(document, self, direction=self._direction())
+        # the file's own flow (an older file drawn left to right), else the preference
+        direction = flow_direction(document.graph) or self._direction()
+        self.scene = GraphScene(document, self, direction=direction)
         self.scene.message.connect(self.show_message)
         self.scene.selectionChanged.connect(self._selection_changed)
         document.message.connect(self.show_message)
@@ -169,6 +172,7 @@ class MainWindow(QMainWindow):
             if action is not None:  # as QMenu.clear() below leaves the C++ objects alive but
                 action.deleteLater()  # their Python wrappers dead
         self.menus.rebuild_edit_menu()
+        self.menus.show_direction(direction)
         self._refresh_title()
         self._refresh_status()
         QTimer.singleShot(0, self.view.show_start)
@@ -177,6 +181,14 @@ class MainWindow(QMainWindow):
     def _direction(self) -> str:
         direction = self.settings.value(DIRECTION_SETTING, DEFAULT_DIRECTION, type=str)
         return direction if direction in DIRECTIONS else DEFAULT_DIRECTION
+
+    def new_document(self, project) -> Document:
+        """A document on a fresh project (a template, the blank network), laid out in the
+        preferred direction (templates are built top to bottom)."""
+        direction = self._direction()
+        if flow_direction(project.graph) not in (None, direction):
+            auto_layout(project.graph, direction)
+        return Document(project)
 
     def set_direction(self, direction: str) -> None:
         """Lay the canvas out top to bottom (``TB``) or left to right (``LR``): the ports move
@@ -188,6 +200,7 @@ class MainWindow(QMainWindow):
         if direction != self.scene.direction:
             self.scene.set_direction(direction)
             self.auto_layout()
+        self.menus.show_direction(direction)
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()

@@ -1,15 +1,28 @@
-"""The main window's actions, its File/Edit/View menus, its toolbar and the recent-files menu."""
+"""The main window's actions, its File/Edit/View menus, its toolbar and the recent-files menu
+(the Help menu and View > Theme: :mod:`app.help_menu`)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
 from app.editor.style import action_icon
+from app.help_menu import HelpMenu
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
+
+
+def redo_keys() -> list[QKeySequence]:
+    """The platform's Redo keys plus both usual ones: Ctrl+Y (Windows, most Linux apps) and
+    Ctrl+Shift+Z (macOS, GNOME/KDE) — X11's standard binding is only Ctrl+Shift+Z."""
+    keys: list[QKeySequence] = []
+    for key in (*QKeySequence.keyBindings(QKeySequence.StandardKey.Redo),
+                QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")):
+        if key not in keys:
+            keys.append(key)
+    return keys
 
 
 class WindowMenus:
@@ -54,7 +67,7 @@ class WindowMenus:
         self.act_duplicate = action("D&uplicate", window.duplicate, QKeySequence("Ctrl+D"))
         self.act_select_all = action("Select &All", window.select_all, Std.SelectAll)
         self.act_layout = action("Auto &Layout", window.auto_layout, QKeySequence("Ctrl+L"),
-                                 "Arrange the layers left to right")
+                                 "Arrange the network in layers along the canvas's direction")
         self.act_fit = action("Zoom to &Fit", lambda: window.view.zoom_to_fit(),
                               QKeySequence("Ctrl+0"))
         self.act_zoom_in = action("Zoom &In",
@@ -78,15 +91,35 @@ class WindowMenus:
         self.edit_menu = bar.addMenu("&Edit")
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.act_fit, self.act_zoom_in, self.act_zoom_out, self.act_layout])
+        self.direction_menu = view_menu.addMenu("Layout &Direction")
+        self.direction_group = QActionGroup(window)
+        self.direction_actions: dict[str, QAction] = {}
+        for direction, text, tip in (
+                ("TB", "&Top to Bottom", "Layers in rows, wires running down (ports on top "
+                                        "and bottom of the cards)"),
+                ("LR", "&Left to Right", "Layers in columns, wires running right (ports on "
+                                        "the cards' sides)")):
+            act = self.direction_menu.addAction(text)
+            act.setCheckable(True)
+            act.setStatusTip(tip + "; kept for the next networks")
+            act.triggered.connect(lambda _=False, d=direction: window.set_direction(d))
+            self.direction_group.addAction(act)
+            self.direction_actions[direction] = act
         view_menu.addSeparator()
         for dock in (window.palette_dock, window.inspector_dock, window.bottom_dock):
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        self.help = HelpMenu(window, view_menu)  # View > Theme and the Help menu
         toolbar = window.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         toolbar.setIconSize(QSize(20, 20))
         self.toolbar = toolbar
         self.refresh_recent()
+
+    def show_direction(self, direction: str) -> None:
+        """Check the Layout Direction entry of the canvas's direction."""
+        self.direction_actions[direction].setChecked(True)
 
     def rebuild_edit_menu(self) -> None:
         """Undo/Redo actions belong to the document's undo stack."""
@@ -96,7 +129,7 @@ class WindowMenus:
         self.act_undo = stack.createUndoAction(window, "&Undo")
         self.act_undo.setShortcuts(QKeySequence.StandardKey.Undo)
         self.act_redo = stack.createRedoAction(window, "&Redo")
-        self.act_redo.setShortcuts(QKeySequence.StandardKey.Redo)
+        self.act_redo.setShortcuts(redo_keys())
         menu = self.edit_menu
         menu.clear()
         menu.addActions([self.act_undo, self.act_redo])

@@ -58,7 +58,7 @@ class DocumentFiles(QObject):
             return
         dialog = TemplateGallery(window)
         if dialog.exec() and dialog.chosen_key:
-            window.set_document(Document(build_template(dialog.chosen_key)))
+            window.set_document(window.new_document(build_template(dialog.chosen_key)))
         dialog.deleteLater()  # a child of the window: it would stay, with its previews
 
     def open_dialog(self) -> None:

@@ -178,6 +178,22 @@ def layout_moves(graph: Graph, direction: str = DEFAULT_DIRECTION
             if graph.node(k).position != v}
 
 
+def flow_direction(graph: Graph) -> str | None:
+    """Which way a placed graph's wires run: "LR" when mostly to the right, "TB" when mostly
+    down, None when there is nothing to tell (no wires, no positions). A file drawn left to
+    right opens on a left-to-right canvas (ports on the sides), whatever the preference."""
+    if not has_positions(graph):
+        return None
+    right = down = 0.0
+    for e in graph.edges:
+        (sx, sy), (tx, ty) = graph.node(e.source).position, graph.node(e.target).position
+        right += max(0.0, tx - sx)
+        down += max(0.0, ty - sy)
+    if right == down:
+        return None
+    return "LR" if right > down else "TB"
+
+
 def has_positions(graph: Graph) -> bool:
     """Whether the nodes were placed (a file without positions has them all at one point)."""
     return len({n.position for n in graph.nodes}) > 1 or len(graph.nodes) <= 1

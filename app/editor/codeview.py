@@ -3,9 +3,13 @@
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from PySide6.QtCore import QEvent, QRegularExpression, QTimer
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QSyntaxHighlighter, QTextCharFormat
-from PySide6.QtWidgets import QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
+                               QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from app.editor.style import is_dark
 from backend.compile.codegen import generate_code
@@ -94,8 +98,22 @@ class CodeView(QWidget):
         self.editor.setTabStopDistance(4 * self.editor.fontMetrics().horizontalAdvance(" "))
         self.editor.setPlaceholderText("The network's PyTorch code appears here.")
         self.highlighter = PythonHighlighter(self.editor.document(), is_dark(self.palette()))
+        self.copy_button = QPushButton("&Copy", self)
+        self.copy_button.setToolTip("Copy the code to the clipboard")
+        self.copy_button.clicked.connect(self.copy_code)
+        self.save_button = QPushButton("Save &As…", self)
+        self.save_button.setToolTip("Save the code as a Python file")
+        self.save_button.clicked.connect(self.save_as)
+        self.note = QLabel(self)  # "Copied", "Saved to …"
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 0)
+        bar.addWidget(self.copy_button)
+        bar.addWidget(self.save_button)
+        bar.addWidget(self.note, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
         layout.addWidget(self.editor)
 
         self._timer = QTimer(self)
@@ -135,6 +153,47 @@ class CodeView(QWidget):
     def text(self) -> str:
         """The code as shown."""
         return self.editor.toPlainText()
+
+    def current_code(self) -> str:
+        """The code of the graph as it is now (analysed and generated again if an edit is
+        pending)."""
+        self.document.analyze_pending()  # its analysisChanged marks the code stale
+        if self._stale or self._timer.isActive():
+            self.refresh()
+        return self.text()
+
+    def copy_code(self) -> None:
+        """Copy: the whole code to the clipboard."""
+        QApplication.clipboard().setText(self.current_code())
+        self.note.setText("Copied to the clipboard.")
+
+    def suggested_path(self) -> Path:
+        """``<project name>.py`` (letters, digits, - and _ only) beside the project file."""
+        name = getattr(self.document.project, "name", "") or "network"
+        stem = re.sub(r"[^\w-]+", "_", name).strip("_") or "network"
+        path = getattr(self.document, "path", None)
+        folder = path.parent if path is not None else Path.home()
+        return folder / f"{stem}.py"
+
+    def save_as(self) -> Path | None:
+        """Save As: ask for a file name and write the code there (``.py`` added if missing)."""
+        name, _ = QFileDialog.getSaveFileName(self, "Save the network's code",
+                                              str(self.suggested_path()),
+                                              "Python files (*.py);;All files (*)")
+        if not name:
+            return None
+        target = Path(name)
+        if not target.suffix:
+            target = target.with_suffix(".py")
+        try:
+            target.write_text(self.current_code(), encoding="utf-8")
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot save the code",
+                                f"Could not write {target}: {exc.strerror or exc}. "
+                                "Choose another folder or file name.")
+            return None
+        self.note.setText(f"Saved to {target}")
+        return target
 
     @property
     def stale(self) -> bool:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QLabel, QProgressBar, QScrollArea, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -31,8 +31,10 @@ __all__ = ["SECTIONS", "RunRecord", "TrainingPanel", "format_eta", "new_run_dir"
 
 
 def runs_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".layerforge") / "runs"
+    """Where training runs write their folders (checkpoints, logs)."""
+    from app.paths import app_data_dir
+
+    return app_data_dir() / "runs"
 
 
 def new_run_dir(title: str) -> Path:

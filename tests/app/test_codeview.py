@@ -1,7 +1,10 @@
 """The code view: readable, real PyTorch code for a valid graph; errors as comments."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from PySide6.QtCore import Qt
 from torch import nn
 
 from app.document import Document
@@ -158,3 +161,50 @@ def test_highlighter_colours_keywords_and_comments(qtbot):
     assert None not in (comment, keyword, class_name)
     assert len({comment, keyword, class_name}) == 3
     assert colour_at("class Network", len("class Network(")) != keyword  # "nn" is not a keyword
+
+
+def test_copy_puts_the_current_code_on_the_clipboard(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    document = Document(build_template("hello-mlp"))
+    view = make_view(qtbot, document)
+    fc1 = document.graph.find("fc1")
+    document.push(SetParam(document.graph, fc1.id, "out_features", 77))  # still pending
+    qtbot.mouseClick(view.copy_button, Qt.MouseButton.LeftButton)
+    copied = QApplication.clipboard().text()
+    assert "out_features=77" in copied and copied == view.text()
+    assert view.note.text() == "Copied to the clipboard."
+
+
+def test_save_as_writes_a_python_file_that_defines_the_network(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    document = Document(build_template("digits-cnn"))
+    view = make_view(qtbot, document)
+    suggested = []
+
+    def ask(parent, title, start, filters):
+        suggested.append(start)
+        return str(tmp_path / "my_net"), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(ask))
+    qtbot.mouseClick(view.save_button, Qt.MouseButton.LeftButton)
+    target = tmp_path / "my_net.py"
+    assert target.read_text(encoding="utf-8") == view.text()
+    assert suggested[0].endswith(".py") and ":" not in Path(suggested[0]).name
+    net = exec_network(target.read_text(encoding="utf-8"))
+    assert isinstance(net, nn.Module)
+    assert str(target) in view.note.text()
+
+
+def test_save_as_into_a_folder_that_cannot_be_written_says_so(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    view = make_view(qtbot, Document(build_template("hello-mlp")))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(
+        lambda *a: (str(tmp_path / "missing" / "net.py"), "")))
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(
+        lambda parent, title, text, *a: warned.append(text)))
+    assert view.save_as() is None
+    assert warned and "net.py" in warned[0] and "Choose another folder" in warned[0]

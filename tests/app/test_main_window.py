@@ -15,7 +15,7 @@ from app.main import offer_recovery
 from app.recovery import pending_recoveries, recovery_dir
 from app.template_gallery import TemplateGallery, render_preview
 from graph.commands import MoveNodes
-from graph.layout import layered_positions
+from graph.layout import auto_layout, flow_direction, layered_positions
 from graph.project import load_project, save_project
 from graph.templates import GALLERY, TEMPLATES, build_template
 
@@ -393,6 +393,42 @@ def test_auto_layout_is_one_undo_step(gui):
                for i in window.scene.node_items.values())
     window.act_undo.trigger()
     assert {n.id: n.position for n in graph.nodes} == scrambled
+
+
+def test_view_layout_direction_lays_the_canvas_out_and_is_kept(gui):
+    window = gui.window(template="digits-cnn")
+    graph, stack = window.document.graph, window.document.undo_stack
+    menus = window.menus
+    assert window.scene.direction == "TB" and menus.direction_actions["TB"].isChecked()
+    conv1 = window.scene.node_items[graph.find("conv1").id]
+    assert conv1.outputs["out"].pos().y() == conv1.height  # below the card
+
+    menus.direction_actions["LR"].trigger()
+
+    assert window.scene.direction == "LR" and menus.direction_actions["LR"].isChecked()
+    assert flow_direction(graph) == "LR" and stack.count() == 1  # one undo step
+    assert {n.id: n.position for n in graph.nodes} == layered_positions(graph, "LR")
+    out = conv1.outputs["out"].pos()  # on the card's right edge now
+    assert out.x() > conv1.inputs["in"].pos().x() and out.y() < conv1.height
+    window.act_undo.trigger()
+    assert flow_direction(graph) == "TB"
+
+    second = gui.window()
+    assert second.scene.direction == "LR" and flow_direction(second.document.graph) == "LR"
+    assert second.menus.direction_actions["LR"].isChecked()
+
+
+def test_a_file_drawn_left_to_right_opens_left_to_right(gui, tmp_path):
+    project = build_template("hello-mlp")
+    auto_layout(project.graph, "LR")
+    path = tmp_path / "sideways.json"
+    save_project(project, path)
+    window = gui.window()  # the preference is top to bottom
+    assert window.open_file(path)
+    assert window.scene.direction == "LR" and window.menus.direction_actions["LR"].isChecked()
+    assert {n.id: n.position for n in window.document.graph.nodes} == \
+        {n.id: n.position for n in project.graph.nodes}  # opened as drawn: no edit
+    assert window.document.undo_stack.count() == 0
 
 
 # ---- templates ---------------------------------------------------------------------------

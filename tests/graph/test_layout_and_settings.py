@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graph.layout import (CARD_WIDTH, DIRECTIONS, auto_layout, card_size, has_positions,
-                          layered_positions, layout_moves)
+from graph.layout import (CARD_WIDTH, DIRECTIONS, auto_layout, card_size, flow_direction,
+                          has_positions, layered_positions, layout_moves)
 from graph.model import Edge, Graph
 from graph.settings import (LIVE_SETTINGS, TRAINING_INDEX, TRAINING_PARAMS, coerce_training,
                             default_training)
@@ -155,6 +155,23 @@ def test_layout_of_random_dags(n, wires, direction):
         if i < j and free[nodes[j].id]:  # forward wires only: a DAG
             g.connect(Edge(nodes[i].id, "out", nodes[j].id, free[nodes[j].id].pop()))
     assert_layered(g, layered_positions(g, direction), direction)
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_the_flow_of_a_placed_graph_is_read_from_its_wires(direction):
+    graph = build_template("digits-cnn").graph
+    auto_layout(graph, direction)
+    assert flow_direction(graph) == direction
+
+
+def test_a_graph_without_positions_or_wires_has_no_flow():
+    graph = Graph()
+    chain(graph, ["Input", "Linear"])
+    assert flow_direction(graph) is None  # all at one point: nothing to tell
+    lone = Graph()
+    lone.add_node("Input", position=(0, 0))
+    lone.add_node("Linear", position=(300, 0))
+    assert flow_direction(lone) is None  # placed, but no wire says which way
 
 
 # ---- training settings ----------------------------------------------------------------------
