@@ -153,6 +153,12 @@ class TrainingSession(QObject):
         self.stop()
         self.wait()
 
+    def forget(self) -> None:
+        """Drop the last run (its model, data and settings) once it has ended: another
+        document is open and nothing should test or record the old network."""
+        if not self.running:
+            self.run = None
+
     def drain(self) -> None:
         """Deliver queued events as signals (GUI thread)."""
         batch: list[tr.BatchEnd] = []

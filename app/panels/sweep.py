@@ -178,6 +178,13 @@ class SweepPanel(QWidget):
         self.training.stop()
         self._set_buttons()
 
+    def reset(self) -> None:
+        """Another document: its trials are not this network's (the run is stopped already)."""
+        self.running = False
+        self.points, self.results, self._pending = [], [], None
+        self.status.setText("")
+        self._refresh()
+
     def _next(self) -> None:
         if not self.running:
             return

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QLabel, QProgressBar, QScrollArea, QSplitter, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QScrollArea, QSplitter,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from app.document import Document
 from app.panels.curves import TrainingCurves
@@ -89,6 +89,11 @@ class TrainingPanel(QWidget):
         self.session = TrainingSession(self)
         self._extra: dict[str, Any] = {}  # a sweep trial's changed values, for the history
         self._started_at = 0.0
+        self._paused_at: float | None = None  # paused time does not count towards the ETA
+        self._paused_for = 0.0
+        self._position: tuple[int, int] = (0, 0)  # (epoch, batch) the run is at, 0-based
+        self._started_with: dict[str, Any] = {}  # the run's settings as it started
+        self._changes: dict[str, list[tuple[tuple[int, int], Any]]] = {}  # live: (at, value)
         self._info: tr.Started | None = None
         self._last_epoch: tr.EpochEnd | None = None
         self._build()
@@ -142,8 +147,11 @@ class TrainingPanel(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(4, 4, 4, 4)
-        rl.addWidget(self.buttons)
-        rl.addWidget(self.progress)
+        controls = QHBoxLayout()  # one row: at 1280x720 the curves need the height
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self.buttons)
+        controls.addWidget(self.progress, 1)
+        rl.addLayout(controls)
         rl.addWidget(self.status)
         rl.addWidget(self.banner)
         rl.addWidget(self.tabs, 1)
@@ -164,18 +172,32 @@ class TrainingPanel(QWidget):
         s.batches.connect(self._on_batches)
         s.epochEnded.connect(self._on_epoch)
         s.layerStats.connect(self.liveStats)
-        s.paused.connect(lambda e: self._set_state("paused"))
-        s.resumed.connect(lambda e: self._set_state("running"))
+        s.paused.connect(self._on_paused)
+        s.resumed.connect(self._on_resumed)
         s.finished.connect(self._on_finished)
         s.failed.connect(self._on_failed)
         s.runEnded.connect(self._on_run_ended)
 
     # ---- document ------------------------------------------------------------------------
     def set_document(self, document: Document) -> None:
+        """Follow another document: a run of the previous one is stopped, and nothing of it
+        stays (progress, status, curves, runs, sweep trials, the trained model)."""
+        self.sweep.running = False  # no next trial of the old network
         if self.session.running:
             self.session.shutdown()
+        self.session.forget()
         self.document = document
         self.form.set_document(document)
+        self.sweep.reset()
+        self.runs.clear()
+        self.curves.clear()
+        self.banner.hide()
+        self._info, self._last_epoch, self._extra = None, None, {}
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("no run yet")
+        self.status.setText("Ready. Press Train.")
+        self._set_state("idle")
 
     def _training_changed(self, key: str) -> None:
         """A setting changed (typed in the form, undone, redone) and the form shows it: during
@@ -189,7 +211,29 @@ class TrainingPanel(QWidget):
         except LayerForgeError as exc:
             self._problem(key, str(exc))
             return
-        self.status.setText(f"{key.replace('_', ' ')} = {value} from the next batch on")
+        run = self.session.run
+        self._note_change(key, value)
+        schedule = run.settings.get("schedule", "none") if run else "none"
+        if key == "learning_rate" and schedule != "none":
+            ratio = value / run.settings["learning_rate"]
+            self.status.setText(f"learning rate = {value}: the {schedule.replace('_', '-')} "
+                                f"schedule is scaled by {ratio:.3g} to it from the next batch "
+                                f"on (the rate now becomes {ratio:.3g} × its current value)")
+        else:
+            self.status.setText(f"{key.replace('_', ' ')} = {value} from the next batch on")
+
+    def _note_change(self, key: str, value: Any) -> None:
+        """Keep a live change for the run history: changes at one point of the run (typed,
+        undone, typed again while paused) count as their last, and one back to the value
+        before it is no change."""
+        changes = self._changes.setdefault(key, [])
+        if changes and changes[-1][0] == self._position:
+            changes.pop()
+        before = changes[-1][1] if changes else self._started_with.get(key)
+        if value != before:
+            changes.append((self._position, value))
+        if not changes:
+            del self._changes[key]
 
     def _problem(self, key: str, message: str | None) -> None:
         if message:
@@ -236,6 +280,9 @@ class TrainingPanel(QWidget):
             self._show_failure(str(exc))
             return False
         self._started_at = time.perf_counter()
+        self._paused_at, self._paused_for, self._position = None, 0.0, (0, 0)
+        self._started_with = dict(project.training)
+        self._changes = {}
         self.status.setText("Loading data and compiling the network…")
         self._set_state("running")
         return True
@@ -289,6 +336,34 @@ class TrainingPanel(QWidget):
         if self.state == "running":
             self.status.setText("Downloading (once: later runs read it from disk)…")
 
+    def _on_paused(self, event: tr.Paused) -> None:
+        self._paused_at = time.perf_counter()
+        self._position = (event.epoch, event.batch)
+        self._show_position("paused")
+        self._set_state("paused")
+
+    def _on_resumed(self, event: tr.Resumed) -> None:
+        if self._paused_at is not None:
+            self._paused_for += time.perf_counter() - self._paused_at
+            self._paused_at = None
+        self._set_state("running")
+        if event.changed:
+            self.status.setText("Resumed with " + ", ".join(
+                f"{k.replace('_', ' ')} = {v}" for k, v in event.changed.items()))
+        else:
+            self.status.setText("Resumed.")
+
+    def _show_position(self, what: str) -> None:
+        """The progress bar's text when the run is not moving: where it is, no speed/ETA."""
+        info = self._info
+        if info is None:
+            self.progress.setFormat(what)
+            return
+        epoch, batch = self._position
+        epochs = self.session.run.settings["epochs"] if self.session.run else info.epochs
+        self.progress.setFormat(f"epoch {epoch + 1}/{epochs} · batch {batch}/"
+                                f"{info.batches_per_epoch} done · {what}")
+
     def _on_started(self, event: tr.Started) -> None:
         self._info = event
         total = (event.epochs - event.start_epoch) * event.batches_per_epoch
@@ -311,7 +386,8 @@ class TrainingPanel(QWidget):
         epochs = self.session.run.settings["epochs"] if self.session.run else info.epochs
         total = (epochs - info.start_epoch) * info.batches_per_epoch
         self.curves.plan_run(epochs * info.batches_per_epoch, epochs)  # epochs may have changed
-        elapsed = time.perf_counter() - self._started_at
+        self._position = (last.epoch, last.batch + 1)
+        elapsed = time.perf_counter() - self._started_at - self._paused_for
         eta = elapsed / done * (total - done) if done else math.inf
         rate = sum(e.samples_per_second for e in events) / len(events)
         # QProgressBar.setValue repaints at once (through every parent): one update instead
@@ -323,7 +399,11 @@ class TrainingPanel(QWidget):
                                 f"{last.batches} · {rate:,.0f} samples/s · ETA {format_eta(eta)}")
         self.progress.setUpdatesEnabled(True)
         if self.state == "running":
-            self.status.setText(f"loss {last.loss:.4f} · lr {last.lr:.3g}")
+            run = self.session.run
+            schedule = run.settings.get("schedule", "none") if run else "none"
+            scheduled = "" if schedule == "none" else \
+                f" ({schedule.replace('_', '-')} schedule of {run.settings['learning_rate']:.3g})"
+            self.status.setText(f"loss {last.loss:.4f} · lr {last.lr:.3g}{scheduled}")
 
     def _on_epoch(self, event: tr.EpochEnd) -> None:
         self._last_epoch = event
@@ -337,6 +417,11 @@ class TrainingPanel(QWidget):
         how = "stopped" if event.stopped_by_user else "stopped early" if event.stopped_early \
             else "finished"
         result = f"test {', '.join(parts)}" if parts else "no test data"
+        info = self._info
+        epochs = self.session.run.settings["epochs"] if self.session.run else \
+            (info.epochs if info else event.epochs_run)
+        complete = (info.start_epoch if info else 0) + event.epochs_run
+        self.progress.setFormat(f"{how} · {complete}/{epochs} epochs complete")
         self.status.setText(f"Training {how} after {event.epochs_run} epoch(s): {result}. "
                             f"Best epoch {event.best_epoch + 1}.")
         self._record(result, event.checkpoint)
@@ -350,6 +435,7 @@ class TrainingPanel(QWidget):
         if event.checkpoint:
             text += f"\nThe last good checkpoint is kept: {event.checkpoint}"
         self._show_failure(text)
+        self._show_position("failed")
         self._record("failed: " + event.message.splitlines()[0][:80], event.checkpoint)
 
     def _show_failure(self, text: str) -> None:
@@ -365,6 +451,10 @@ class TrainingPanel(QWidget):
         run = self.session.run
         settings = dict(run.settings) if run else dict(self.document.project.training)
         settings["dataset"] = self.document.project.dataset.get("name")
+        for key, changes in self._changes.items():  # what the run really trained with
+            steps = [f"{self._started_with.get(key)}"] + [f"{v} (epoch {at[0] + 1})"
+                                                          for at, v in changes]
+            settings[key] = " → ".join(steps)
         settings.update(self._extra)
         self.runs.record(settings, result, checkpoint)
 

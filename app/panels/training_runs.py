@@ -56,6 +56,12 @@ class RunHistory(QWidget):
         self.records.append(RunRecord(label, settings, curves, checkpoint, result))
         self._refresh_table()
 
+    def clear(self) -> None:
+        """Another document: the runs of the previous one are not comparable with its own."""
+        self.records.clear()
+        self._refresh_table()
+        self.refresh_overlays()
+
     def _refresh_table(self) -> None:
         history = self.records
         keys = sorted({k for r in history for k in r.settings})

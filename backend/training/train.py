@@ -211,6 +211,24 @@ def _scheduler(opt, s: dict[str, Any], steps_per_epoch: int):
     return None, False
 
 
+def rescale_learning_rate(opt, scheduler, ratio: float) -> None:
+    """A learning rate changed during a run: the setting is the schedule's base rate (the
+    start of step and cosine, the peak of one-cycle), so the whole schedule is scaled by
+    new/old: the rate now becomes ``ratio`` times what it was and the remaining schedule keeps
+    its shape (one-cycle still warms up and anneals, around the new peak). Param groups with
+    their own rates (a pre-trained backbone's) keep their proportion."""
+    for group in opt.param_groups:
+        group["lr"] *= ratio
+        for k in ("initial_lr", "max_lr", "min_lr"):  # what the schedules compute from
+            if k in group:
+                group[k] *= ratio
+    if scheduler is not None:
+        if hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
+        if getattr(scheduler, "_last_lr", None):
+            scheduler._last_lr = [group["lr"] for group in opt.param_groups]
+
+
 # ---- the run -----------------------------------------------------------------------------
 
 class TrainingRun:
@@ -555,14 +573,7 @@ class TrainingRun:
             changed, self._pending = self._pending, {}
         for key, value in changed.items():
             if key == "learning_rate":
-                for group in opt.param_groups:
-                    ratio = value / group["lr"] if group["lr"] else 1.0
-                    group["lr"] = value
-                    for k in ("initial_lr", "max_lr", "min_lr"):  # keep schedules in step
-                        if k in group:
-                            group[k] *= ratio
-                if scheduler is not None and hasattr(scheduler, "base_lrs"):
-                    scheduler.base_lrs = [value for _ in scheduler.base_lrs]
+                rescale_learning_rate(opt, scheduler, value / self.settings["learning_rate"])
             elif key in ("momentum", "weight_decay"):
                 for group in opt.param_groups:
                     if key in group:

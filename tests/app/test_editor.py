@@ -154,8 +154,9 @@ def test_a_wire_can_be_drawn_backwards_from_an_input(gui):
 @pytest.mark.parametrize("case, expected", [
     ("input already fed", "input 'in' of Conv2d 'conv' is already fed by Input 'image'"),
     ("loop", "would make a loop"),
-    ("output to output", "connect an output (bottom edge) to an input (top edge)"),
-    ("input to input", "connect an output (bottom edge) to an input (top edge)"),
+    # small_document is drawn left to right, so it opens left to right: ports on the sides
+    ("output to output", "connect an output (right side) to an input (left side)"),
+    ("input to input", "connect an output (right side) to an input (left side)"),
     ("onto itself", "Flatten 'flat' cannot feed itself"),
 ])
 def test_a_refused_wire_changes_nothing_and_says_why(gui, case, expected):

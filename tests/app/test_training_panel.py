@@ -340,12 +340,115 @@ def test_learning_rate_typed_while_paused_applies_after_resume(panel, qtbot, mon
 
     with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
         click(panel.stop_button)
-    assert panel.history[-1].settings["learning_rate"] == pytest.approx(0.00037)
+    # the Runs table says what the run trained with: the first rate, then the change
+    paused_in = recorder.events("paused")[0].epoch + 1
+    assert panel.history[-1].settings["learning_rate"] == f"{old_lr} → 0.00037 (epoch {paused_in})"
     document.undo_stack.undo()  # the edit is one undo step; the form follows
     assert document.project.training["learning_rate"] == old_lr
     assert float(field.text()) == pytest.approx(old_lr)
     document.undo_stack.redo()
     assert document.project.training["learning_rate"] == pytest.approx(0.00037)
+
+
+def test_a_learning_rate_typed_while_paused_rescales_one_cycle_and_says_so(panel, qtbot,
+                                                                          monkeypatch):
+    """0.002 -> 0.0005 while paused in the warm-up: the schedule is scaled to the new peak, so
+    the rate does not climb back towards 0.001 (issue 13, item 2)."""
+    document = panel.document
+    document.push(SetTraining(document.project, "schedule", "one_cycle"))
+    document.push(SetTraining(document.project, "learning_rate", 0.002))
+    document.push(SetTraining(document.project, "epochs", 100))  # 15000 steps, peak at 4500
+    Feed(panel, monkeypatch, make_bundle())
+    recorder = Recorder(panel.session)
+    click(panel.train_button)
+    wait_batches(qtbot, recorder, 10)
+    with qtbot.waitSignal(panel.session.paused, timeout=RUN_TIMEOUT):
+        click(panel.pause_button)
+    held = len(recorder.batches)
+    assert held < 3000  # still warming up
+    rate_at_pause = recorder.batches[-1].lr
+    field = panel.editors["learning_rate"].widget
+    field.setFocus()
+    field.selectAll()
+    QTest.keyClicks(field, "0.0005")
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    assert "one-cycle schedule is scaled by 0.25" in panel.status.text()
+    with qtbot.waitSignal(panel.session.resumed, timeout=RUN_TIMEOUT):
+        click(panel.resume_button)
+    wait_batches(qtbot, recorder, held + 3)
+    assert "one-cycle schedule of 0.0005" in panel.status.text()
+    wait_batches(qtbot, recorder, 5000)  # past the peak
+    with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
+        click(panel.stop_button)
+    after = [e.lr for e in recorder.batches[held:]]
+    assert after[0] == pytest.approx(rate_at_pause / 4, rel=0.1)
+    assert max(after) <= 0.0005 * 1.0001  # the new peak, never the old one
+    assert max(after) >= 0.0005 * 0.99  # and the warm-up still reaches it
+    paused_in = recorder.events("paused")[0].epoch + 1
+    assert panel.history[-1].settings["learning_rate"] == f"0.002 → 0.0005 (epoch {paused_in})"
+
+
+def test_a_paused_or_stopped_run_shows_no_speed_or_eta(panel, qtbot, monkeypatch):
+    Feed(panel, monkeypatch, make_bundle(n_train=80))  # 10 batches an epoch
+    recorder = Recorder(panel.session)
+    click(panel.train_button)
+    qtbot.waitUntil(lambda: len(recorder.events("epochEnded")) >= 2, timeout=RUN_TIMEOUT)
+    assert "samples/s" in panel.progress.format() and "ETA" in panel.progress.format()
+    with qtbot.waitSignal(panel.session.paused, timeout=RUN_TIMEOUT):
+        click(panel.pause_button)
+    text = panel.progress.format()
+    assert text.endswith("· paused") and "samples/s" not in text and "ETA" not in text
+    [at] = recorder.events("paused")  # the epoch and the batches done in it
+    assert text.startswith(f"epoch {at.epoch + 1}/500 · batch {at.batch}/10 done")
+    with qtbot.waitSignal(panel.session.resumed, timeout=RUN_TIMEOUT):
+        click(panel.resume_button)
+    wait_batches(qtbot, recorder, len(recorder.batches) + 3)
+    with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
+        click(panel.stop_button)
+    [finished] = recorder.events("finished")
+    text = panel.progress.format()
+    assert text == f"stopped · {finished.epochs_run}/500 epochs complete", text
+    assert f"stopped after {finished.epochs_run} epoch(s)" in panel.status.text()
+    assert "ETA" not in text and "samples/s" not in text
+
+
+def test_the_eta_leaves_out_the_time_spent_paused(panel, qtbot, monkeypatch):
+    Feed(panel, monkeypatch, make_bundle())
+    recorder = Recorder(panel.session)
+    click(panel.train_button)
+    wait_batches(qtbot, recorder, 5)
+    with qtbot.waitSignal(panel.session.paused, timeout=RUN_TIMEOUT):
+        click(panel.pause_button)
+    qtbot.wait(1500)  # a long pause
+    paused = panel._paused_at
+    with qtbot.waitSignal(panel.session.resumed, timeout=RUN_TIMEOUT):
+        click(panel.resume_button)
+    assert panel._paused_for >= 1.4 and panel._paused_at is None and paused is not None
+    with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
+        click(panel.stop_button)
+
+
+def test_another_document_leaves_nothing_of_the_last_run(gui, qtbot, monkeypatch):
+    window = gui.window(document=hello(batch_size=8, epochs=2))
+    panel = window.training_panel
+    Feed(panel, monkeypatch, make_bundle(n_train=80))
+    recorder = Recorder(panel.session)
+    click(panel.train_button)
+    qtbot.waitUntil(lambda: panel.state == "idle" and bool(recorder.events("runEnded")),
+                    timeout=RUN_TIMEOUT)
+    assert panel.history and panel.session.run is not None
+    assert panel.curves.data.batches.size > 0 and panel.curves.data.epochs.size == 2
+    assert "complete" in panel.progress.format()
+
+    window.set_document(window.new_document(build_template("digits-cnn")))
+
+    assert panel.history == [] and panel.runs.table.rowCount() == 0
+    assert panel.session.run is None
+    assert panel.progress.value() == 0 and panel.progress.format() == "no run yet"
+    assert panel.status.text() == "Ready. Press Train." and panel.banner.isHidden()
+    assert panel.curves.data.batches.size == 0 and panel.curves.data.epochs.size == 0
+    assert panel.curves.overlays.runs == []
+    assert buttons(panel) == IDLE
 
 
 def test_undoing_a_live_setting_while_paused_reaches_the_run(panel, qtbot, monkeypatch):

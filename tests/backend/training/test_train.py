@@ -641,6 +641,25 @@ def test_epoch_end_lr_is_the_lr_the_epoch_trained_with() -> None:
         assert end.lr == pytest.approx(0.1 * 0.5 ** end.epoch)
 
 
+@pytest.mark.parametrize("schedule", ["none", "step", "cosine", "one_cycle"])
+def test_a_learning_rate_changed_mid_run_rescales_the_whole_schedule(schedule: str) -> None:
+    """The setting is the schedule's base (one-cycle's peak): changing it 0.1 -> 0.025 makes
+    every later rate a quarter of what it would have been; one-cycle does not climb back."""
+    settings = dict(schedule=schedule, step_size=1, gamma=0.5, epochs=3)
+    plain = [b.lr for b in batch_lrs(**settings)]  # at 0.1
+    run = TrainingRun(tiny_project(learning_rate=0.1, **settings), bundle=class_bundle())
+    lrs = []
+    for event in run.events():
+        if isinstance(event, BatchEnd):
+            lrs.append(event.lr)
+            if event.step == 4:  # one-cycle is still warming up
+                run.update_settings(learning_rate=0.025)
+    assert lrs[:4] == plain[:4]
+    assert lrs[4:] == pytest.approx([lr / 4 for lr in plain[4:]])
+    assert max(lrs[4:]) <= 0.025 * 1.0001
+    assert run.settings["learning_rate"] == 0.025
+
+
 @pytest.mark.parametrize("optimizer, group, state", [
     ("sgd", {"momentum": 0.9, "nesterov": False}, "momentum_buffer"),
     ("adam", {"decoupled_weight_decay": False}, "exp_avg"),
