@@ -52,13 +52,14 @@ class WindowDocks(QObject):
 
     def first_start_sizes(self) -> None:
         """No saved window state (or one that squeezed the canvas): the canvas gets the room,
-        at least half of the window's width and about 60% of its height."""
+        at least half of the window's width and about 60% of its height (the panels the
+        rest: at 1600x1000 the curves show whole)."""
         window = self.window
         width, height = window.width(), window.height()
         window.resizeDocks([self.palette_dock, self.inspector_dock],
                            [min(210, int(0.18 * width)), min(360, int(0.27 * width))],
                            Qt.Orientation.Horizontal)
-        window.resizeDocks([self.bottom_dock], [min(230, int(0.3 * height))],
+        window.resizeDocks([self.bottom_dock], [min(340, int(0.32 * height))],
                            Qt.Orientation.Vertical)
 
     def set_panels(self, document: Document, code_view: QWidget) -> None:

@@ -9,14 +9,14 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QScrollArea, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+                               QVBoxLayout, QWidget)
 
 from app.document import Document
 from app.panels.curves import TrainingCurves
 from app.panels.training_controls import RunButtons
 from app.panels.training_form import SECTIONS, TrainingSettingsForm
 from app.panels.training_runs import RunHistory, RunRecord
-from app.status_line import StatusLine
+from app.status_line import StatusLine, TabsWithStatus
 from app.workers import TrainingSession, show_download
 from backend.tasks import format_metric, get_task
 from backend.training import train as tr
@@ -131,7 +131,9 @@ class TrainingPanel(QWidget):
         self.runs.openCheckpoint.connect(self.openCheckpoint)
         self.history_table = self.runs.table
         self.overlay_box = self.runs.overlay_box
-        self.tabs = QTabWidget()
+        # the status sits in the free room right of the Curves/Runs/Sweep tabs: a line of
+        # height more for the curves (at 1280x720 they had ~60 px)
+        self.tabs = TabsWithStatus(self.status)
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.runs, "Runs")
         from app.panels.sweep import SweepPanel  # it drives this panel: imported late
@@ -152,9 +154,9 @@ class TrainingPanel(QWidget):
         controls.addWidget(self.buttons)
         controls.addWidget(self.progress, 1)
         rl.addLayout(controls)
-        rl.addWidget(self.status)
         rl.addWidget(self.banner)
         rl.addWidget(self.tabs, 1)
+
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.form)
         splitter.addWidget(right)
