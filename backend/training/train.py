@@ -222,11 +222,8 @@ def rescale_learning_rate(opt, scheduler, ratio: float) -> None:
         for k in ("initial_lr", "max_lr", "min_lr"):  # what the schedules compute from
             if k in group:
                 group[k] *= ratio
-    if scheduler is not None:
-        if hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
-        if getattr(scheduler, "_last_lr", None):
-            scheduler._last_lr = [group["lr"] for group in opt.param_groups]
+    if scheduler is not None and hasattr(scheduler, "base_lrs"):
+        scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
 
 
 # ---- the run -----------------------------------------------------------------------------

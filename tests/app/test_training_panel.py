@@ -152,6 +152,24 @@ def wait_batches(qtbot, recorder: Recorder, n: int) -> None:
     qtbot.waitUntil(lambda: len(recorder.batches) >= n, timeout=RUN_TIMEOUT)
 
 
+def type_setting(panel, key: str, text: str) -> None:
+    """Type ``text`` into a setting's field and press Return, as a user does."""
+    field = panel.editors[key].widget
+    field.setFocus()
+    field.selectAll()
+    QTest.keyClicks(field, text)
+    QTest.keyClick(field, Qt.Key.Key_Return)
+
+
+def train_then_pause(panel, qtbot, recorder, batches: int) -> int:
+    """Train until ``batches`` arrived, press Pause; the batches delivered by the pause."""
+    click(panel.train_button)
+    wait_batches(qtbot, recorder, batches)
+    with qtbot.waitSignal(panel.session.paused, timeout=RUN_TIMEOUT):
+        click(panel.pause_button)
+    return len(recorder.batches)
+
+
 def buttons(panel) -> dict[str, bool]:
     return {b.text(): b.isEnabled() for b in (panel.train_button, panel.pause_button,
                                                panel.resume_button, panel.stop_button)}
@@ -287,11 +305,7 @@ def test_stop_ends_within_one_batch_and_returns_to_idle(panel, qtbot, monkeypatc
 def test_stop_while_paused_ends_the_run(panel, qtbot, monkeypatch):
     Feed(panel, monkeypatch, make_bundle())
     recorder = Recorder(panel.session)
-    click(panel.train_button)
-    wait_batches(qtbot, recorder, 3)
-    with qtbot.waitSignal(panel.session.paused, timeout=RUN_TIMEOUT):
-        click(panel.pause_button)
-    held = len(recorder.batches)
+    held = train_then_pause(panel, qtbot, recorder, 3)
     with qtbot.waitSignal(panel.session.runEnded, timeout=RUN_TIMEOUT):
         click(panel.stop_button)
     assert len(recorder.batches) == held  # not one more batch
@@ -360,18 +374,10 @@ def test_a_learning_rate_typed_while_paused_rescales_one_cycle_and_says_so(panel
     document.push(SetTraining(document.project, "epochs", 100))  # 15000 steps, peak at 4500
     Feed(panel, monkeypatch, make_bundle())
     recorder = Recorder(panel.session)
-    click(panel.train_button)
-    wait_batches(qtbot, recorder, 10)
-    with qtbot.waitSignal(panel.session.paused, timeout=RUN_TIMEOUT):
-        click(panel.pause_button)
-    held = len(recorder.batches)
+    held = train_then_pause(panel, qtbot, recorder, 10)
     assert held < 3000  # still warming up
     rate_at_pause = recorder.batches[-1].lr
-    field = panel.editors["learning_rate"].widget
-    field.setFocus()
-    field.selectAll()
-    QTest.keyClicks(field, "0.0005")
-    QTest.keyClick(field, Qt.Key.Key_Return)
+    type_setting(panel, "learning_rate", "0.0005")
     assert "one-cycle schedule is scaled by 0.25" in panel.status.text()
     with qtbot.waitSignal(panel.session.resumed, timeout=RUN_TIMEOUT):
         click(panel.resume_button)
