@@ -43,7 +43,7 @@ def card_rows(node: Node, direction: str = DEFAULT_DIRECTION) -> int:
     spec = node.spec
     rows = len(spec.key_params)
     if direction == "LR":
-        return max(rows, len(spec.input_ports(node.params)), len(spec.outputs), 1)
+        return max(rows, len(spec.input_ports(node.params)), len(spec.output_ports(node.params)), 1)
     return rows
 
 

@@ -203,7 +203,7 @@ class Graph:
         src, dst = self._nodes[edge.source], self._nodes[edge.target]
         if edge.source == edge.target:
             return f"{src.label()} cannot feed itself"
-        if edge.source_port not in [p.name for p in src.spec.outputs]:
+        if edge.source_port not in [p.name for p in src.spec.output_ports(src.params)]:
             return f"{src.label()} has no output called {edge.source_port!r}"
         if edge.target_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
             return f"{dst.label()} has no input called {edge.target_port!r}"

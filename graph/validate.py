@@ -92,7 +92,7 @@ def analyze(graph: Graph) -> Analysis:
     feeds: dict[tuple[str, str], list[Edge]] = defaultdict(list)
     for e in graph.edges:
         src, dst = nodes[e.source], nodes[e.target]
-        if e.source_port not in [p.name for p in src.spec.outputs]:
+        if e.source_port not in [p.name for p in src.spec.output_ports(src.params)]:
             issues.append(Issue(f"{src.label()} has no output {e.source_port!r}; remove this "
                                 f"connection to {dst.label()}", e.source, e.source_port,
                                 "missing_port", other_node_id=e.target))
@@ -190,7 +190,7 @@ def _infer_node(node: Node, graph: Graph, nodes: dict[str, Node], info: dict[str
     except ShapeError as exc:
         issues.append(_shape_issue(node, ports, sources, inputs, exc))
         return
-    info[node.id].outputs = {p.name: t for p, t in zip(spec.outputs, outs)}
+    info[node.id].outputs = {p.name: t for p, t in zip(spec.output_ports(node.params), outs)}
     try:
         info[node.id].params, info[node.id].macs = spec.cost(inputs, outs, node.params)
         info[node.id].trainable = info[node.id].params if spec.trainable is None else \

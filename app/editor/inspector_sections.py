@@ -168,7 +168,7 @@ class ShapesSection:
         when the node has several inputs (which branch is in1?). Label texts only, unless the
         ports changed."""
         ins = tuple(p.name for p in node.spec.input_ports(node.params))
-        outs = tuple(p.name for p in node.spec.outputs)
+        outs = tuple(p.name for p in node.spec.output_ports(node.params))
         if (ins, outs) != self._port_rows or self._widget is None:
             self._build_rows(ins, outs)  # a merge layer gained or lost inputs
         for port in ins:

@@ -177,7 +177,7 @@ class NodeItem(QGraphicsObject):
         self.color = category_color(spec.category)
         self.lines = [f"{k}: {format_value(node.params[k])}" for k in spec.key_params]
         in_ports = [p.name for p in spec.input_ports(node.params)]
-        out_ports = [p.name for p in spec.outputs]
+        out_ports = [p.name for p in spec.output_ports(node.params)]
         self.height = HEADER_HEIGHT + card_rows(node, self.direction) * ROW_HEIGHT + CARD_PAD
         for ports, names, out in ((self.inputs, in_ports, False), (self.outputs, out_ports, True)):
             for name in list(ports):
@@ -188,7 +188,7 @@ class NodeItem(QGraphicsObject):
                 port = ports.get(name) or PortItem(self, name, out)
                 ports[name] = port
                 port.setPos(self._port_position(i, len(names), out))
-        self.show_port_names = len(in_ports) > 1
+        self.show_port_names = len(in_ports) > 1 or len(out_ports) > 1
         # under the card; top to bottom, below the output port too: the wire runs behind it
         # like behind its shape label, which sits lower in the gap (EdgeItem.LABEL_AT)
         self.strip.setPos(0, self.height + (PORT_RADIUS if self.direction == "TB" else 0))
@@ -305,8 +305,9 @@ class NodeItem(QGraphicsObject):
             painter.setPen(muted)
             for name, box in self.port_label_rects().items():
                 painter.drawText(box, Qt.AlignmentFlag.AlignVCenter
-                                 | (Qt.AlignmentFlag.AlignLeft if self.direction == "TB"
-                                    else Qt.AlignmentFlag.AlignRight), name)
+                                 | (Qt.AlignmentFlag.AlignRight
+                                    if self.direction == "LR" and name in self.inputs
+                                    else Qt.AlignmentFlag.AlignLeft), name)
         if self.errors:
             self._paint_error_dot(painter)
 
@@ -314,13 +315,22 @@ class NodeItem(QGraphicsObject):
         """Where each input's name is written: above the card beside its port (top to bottom),
         or left of the card above its wire (left to right), clear of the card's text."""
         rects = {}
-        for name, port in self.inputs.items():
-            if self.direction == "TB":
-                rects[name] = QRectF(port.x() + PORT_RADIUS + 2, -ROW_HEIGHT, PORT_LABEL,
-                                     ROW_HEIGHT - 2)
-            else:
-                rects[name] = QRectF(-PORT_LABEL, port.y() - ROW_HEIGHT, PORT_LABEL - 4,
-                                     ROW_HEIGHT - 4)
+        if len(self.inputs) > 1:
+            for name, port in self.inputs.items():
+                if self.direction == "TB":
+                    rects[name] = QRectF(port.x() + PORT_RADIUS + 2, -ROW_HEIGHT, PORT_LABEL,
+                                         ROW_HEIGHT - 2)
+                else:
+                    rects[name] = QRectF(-PORT_LABEL, port.y() - ROW_HEIGHT, PORT_LABEL - 4,
+                                         ROW_HEIGHT - 4)
+        if len(self.outputs) > 1:  # several outputs (Split, Chunk): below or right of the card
+            for name, port in self.outputs.items():
+                if self.direction == "TB":
+                    rects[name] = QRectF(port.x() + PORT_RADIUS + 2, self.height + 2,
+                                         PORT_LABEL, ROW_HEIGHT - 2)
+                else:
+                    rects[name] = QRectF(NODE_WIDTH + 4, port.y() - ROW_HEIGHT, PORT_LABEL - 4,
+                                         ROW_HEIGHT - 4)
         return rects
 
     def _paint_error_dot(self, painter: QPainter) -> None:

@@ -24,6 +24,9 @@ def _constructor(name: str, module: nn.Module) -> str:
     own = getattr(module, "source_code", None)  # LayerForge modules that say how (backbones)
     if callable(own):
         return own()
+    if _is_own_op(module):  # its class is printed above Network (own_classes)
+        args = ", ".join(f"{k}={v!r}" for k, v in module.layerforge_args.items())
+        return f"{type(module).__name__}({args})"
     text = repr(module)
     cls = type(module)
     if "\n" not in text and getattr(nn, cls.__name__, None) is cls:
@@ -48,6 +51,23 @@ def _constructor(name: str, module: nn.Module) -> str:
     # Should not happen for catalogue layers (a test execs the code of each template); say so
     # in the code rather than print something that silently builds a different module.
     return f"{cls.__module__}.{cls.__qualname__}()  # arguments unknown: {text.splitlines()[0]}"
+
+
+def _is_own_op(module: nn.Module) -> bool:
+    from backend.compile.ops import MODULES
+
+    return type(module) in MODULES.values() and hasattr(module, "layerforge_args")
+
+
+def own_classes(model: nn.Module) -> list[str]:
+    """The source of each of LayerForge's own module classes the model uses, once each."""
+    import inspect
+
+    seen: dict[type, str] = {}
+    for module in model.modules():
+        if _is_own_op(module) and type(module) not in seen:
+            seen[type(module)] = inspect.getsource(type(module)).rstrip()
+    return list(seen.values())
 
 
 def _init_args(module: nn.Module) -> str | None:
@@ -100,7 +120,8 @@ def generate_code(graph, analysis, title: str = "") -> str:
         model.meta["inputs"] = {n.name: (n.params["kind"], tuple(n.params["shape"]))
                                 for n in graph.nodes if n.type == "Input"}
         # fx renames values that would shadow a Python builtin (an Add named "sum" -> sum_1).
-        last = {n.meta["layer"]: n.name for n in model.graph.nodes if n.meta.get("layer")}
+        last = {n.meta["layer"]: n.name for n in model.graph.nodes
+                if n.meta.get("layer") and "port" not in n.meta}  # not one output of several
         model.meta["names"] = {fx_name: layer for layer, fx_name in last.items()
                                if fx_name != layer and layer not in model._modules}
         # Layers whose code does not carry their settings (a backbone's weights, freezing).
@@ -137,8 +158,15 @@ def class_source(model, title: str) -> str:
              "import torch",
              "from torch import nn",
              "",
-             "",
-             "class Network(nn.Module):",
+             ""]
+    helpers = own_classes(model)  # LayerForge's own layers: their classes come first
+    if helpers:
+        at = lines.index("import torch")
+        lines[at:at + 2] = ["import math", "", "import torch", "import torch.nn.functional as F",
+                            "from torch import nn"]
+        for source in helpers:
+            lines += [source, "", ""]
+    lines += ["class Network(nn.Module):",
              *_interface_lines(model),
              "    def __init__(self):",
              "        super().__init__()"]

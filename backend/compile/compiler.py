@@ -6,6 +6,7 @@ constructor arguments (in_channels, in_features, input_size) come from inferred 
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +63,18 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
         module = build_module(node.spec, node, in_types)
         if module is not None:
             modules[node.name] = module
-        out_type = info.outputs[node.spec.outputs[0].name]
-        values[(node_id, node.spec.outputs[0].name)] = emitter_for(node.spec)(
-            fx_graph, node, args, out_type)
+        ports = node.spec.output_ports(node.params)
+        result = emitter_for(node.spec)(fx_graph, node, args, info.outputs[ports[0].name])
+        if len(ports) == 1:
+            values[(node_id, ports[0].name)] = result
+            continue
+        # Several outputs (Split, MultiheadAttention...): the emitted value is a tuple, one
+        # item per output port, each a named variable of the generated forward().
+        for i, port in enumerate(ports):
+            item = fx_graph.create_node("call_function", operator.getitem, (result, i), {},
+                                        name=f"{node.name}_{port.name}")
+            item.meta["layer"], item.meta["port"] = node.name, port.name
+            values[(node_id, port.name)] = item
     results = [returned[o.id] for o in outputs]
     fx_graph.output(results[0] if len(results) == 1 else tuple(results))
     fx_graph.lint()

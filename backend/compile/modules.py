@@ -1,7 +1,8 @@
 """How each catalogue ``module`` name becomes torch: a module to build and the fx node(s) to
 emit for it. Layers torch has a module for (``nn.*``) need no code here; the few that are
 plain tensor ops (Add, Concat, Reshape, ...) or need their output picked apart (RNN/LSTM/GRU)
-are the entries of ``EMITTERS``.
+are the entries of ``EMITTERS``; the newer families keep theirs, and LayerForge's own modules
+(``ops.*`` names), in ``backend/compile/ops/``.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from backend.compile import ops
+from backend.compile.ops.base import create_op
 from graph.layers import LayerSpec
 from graph.model import Node
 from graph.shapes import TensorType
 
-Emitter = Callable[[fx.Graph, Node, list[fx.Node], TensorType], fx.Node]
+from backend.compile.ops.base import Emitter  # noqa: E402
 
 
 Builder = Callable[[LayerSpec, Node, list[TensorType]], nn.Module]
@@ -37,6 +40,11 @@ def build_module(spec: LayerSpec, node: Node, inputs: list[TensorType]) -> nn.Mo
     kind, _, cls_name = spec.module.partition(".")
     if kind in ("nn", "recurrent"):
         return getattr(nn, cls_name)(**spec.module_args(inputs, node.params))
+    if kind == "ops" and spec.module in ops.MODULES:
+        args = spec.module_args(inputs, node.params)
+        module = ops.MODULES[spec.module](**args)
+        module.layerforge_args = args  # the Code view prints the constructor from these
+        return module
     if spec.module in BUILDERS:
         return BUILDERS[spec.module](spec, node, inputs)
     if spec.module in EMITTERS:
@@ -44,10 +52,7 @@ def build_module(spec: LayerSpec, node: Node, inputs: list[TensorType]) -> nn.Mo
     raise KeyError(f"no torch implementation for module {spec.module!r} of {spec.type}")
 
 
-def _create(g: fx.Graph, op: str, target: Any, args: tuple, name: str, layer: str) -> fx.Node:
-    node = g.create_node(op, target, args, {}, name=name)
-    node.meta["layer"] = layer  # which graph node this op belongs to (for error reports)
-    return node
+_create = create_op
 
 
 def _call_layer(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
@@ -112,6 +117,7 @@ EMITTERS: dict[str, Emitter] = {
     "recurrent.RNN": _recurrent,
     "recurrent.LSTM": _recurrent,
     "recurrent.GRU": _recurrent,
+    **ops.EMITTERS,
 }
 
 

@@ -174,6 +174,7 @@ class LayerSpec:
     inputs: tuple[PortSpec, ...] = (PortSpec("in"),)
     outputs: tuple[PortSpec, ...] = (PortSpec("out"),)
     variadic: bool = False  # inputs are in1..inK, K given by the "inputs" parameter
+    output_count: str = ""  # outputs are out1..outK, K given by this parameter (Split, Chunk)
     key_params: tuple[str, ...] = ()
     version: int = 1
     default_name: str = ""
@@ -198,6 +199,17 @@ class LayerSpec:
                 count = min(count, int(limit))  # an out-of-range value is reported, not built
             return tuple(PortSpec(f"in{i + 1}") for i in range(max(count, 0)))
         return self.inputs
+
+    def output_ports(self, params: dict[str, Any]) -> tuple[PortSpec, ...]:
+        """The output ports for these parameters (Split/Chunk have as many as asked for)."""
+        if self.output_count:
+            count = params.get(self.output_count, self.param_index[self.output_count].default)
+            count = count if isinstance(count, int) and not isinstance(count, bool) else 2
+            limit = self.param_index[self.output_count].max
+            if limit is not None:
+                count = min(count, int(limit))
+            return tuple(PortSpec(f"out{i + 1}") for i in range(max(count, 1)))
+        return self.outputs
 
     def infer_checked(self, inputs: list[TensorType], params: dict[str, Any]) -> list[TensorType]:
         """Run the shape rule; any arithmetic slip becomes a ShapeError, never a crash."""

@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from backend.compile.compiler import compile_graph
 from backend.errors import CompileError
 from backend.compile.modules import EMITTERS, build_module
+from backend.compile.ops import MODULES as OWN_MODULES
 from graph.layers import CATALOGUE, LayerSpec, ParamSpec
 from graph.model import Edge, Graph, Node
 from graph.shapes import TensorType
@@ -62,14 +63,18 @@ CAPS = {"out_features": 6, "out_channels": 6, "hidden_size": 5, "num_layers": 2,
 # attention kernel runs, e.g. with dropout 0).
 FLOP_COUNTED = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "RNN", "GRU"}
 
-# Plain tensor ops (module names the backend emits as fx ops) as torch would run them.
+# Plain tensor ops (module names the backend emits as fx ops) and LayerForge's own modules
+# ("ops.*"), written independently in plain torch: (inputs, params, layer) -> output, or a
+# tuple with one tensor per output port. ``layer`` is the compiled submodule (None for plain
+# ops, or when the case never compiled), for references that need its learned weights. The
+# compiled model must give the same values (eval mode).
 TORCH_OPS = {
-    "add": lambda xs, p: functools.reduce(operator.add, xs),
-    "mul": lambda xs, p: functools.reduce(operator.mul, xs),
-    "cat": lambda xs, p: torch.cat(xs, p["dim"]),
+    "add": lambda xs, p, m=None: functools.reduce(operator.add, xs),
+    "mul": lambda xs, p, m=None: functools.reduce(operator.mul, xs),
+    "cat": lambda xs, p, m=None: torch.cat(xs, p["dim"]),
     # The batch stays its own axis: reshape(-1, ...) would let torch move values between samples.
-    "reshape": lambda xs, p: xs[0].reshape(xs[0].shape[0], *p["shape"]),
-    "permute": lambda xs, p: xs[0].permute(*p["dims"]),
+    "reshape": lambda xs, p, m=None: xs[0].reshape(xs[0].shape[0], *p["shape"]),
+    "permute": lambda xs, p, m=None: xs[0].permute(*p["dims"]),
 }
 
 
@@ -168,8 +173,10 @@ def build_graph(spec: LayerSpec, params: dict[str, Any],
             src = g.add_node("Input", name=f"x{i}", params={"kind": kind,
                                                              "shape": t.dims})
         g.connect(Edge(src.id, "out", layer.id, port))
-    out = g.add_node("Output", name="out")
-    g.connect(Edge(layer.id, spec.outputs[0].name, out.id, "in"))
+    ports = spec.output_ports(layer.params)
+    for port in ports:  # one Output per output port, in port order
+        out = g.add_node("Output", name="out" if len(ports) == 1 else f"out_{port.name}")
+        g.connect(Edge(layer.id, port.name, out.id, "in"))
     return g, layer
 
 
@@ -189,18 +196,24 @@ def torch_attempt(spec: LayerSpec, params: dict[str, Any], ins: list[TensorType]
     try:
         if kind in ("nn", "recurrent"):
             out = getattr(nn, cls)(**spec.module_args(ins, params))(*xs)
+        elif kind == "ops" and spec.module in OWN_MODULES:  # the reference needs its weights
+            layer = OWN_MODULES[spec.module](**spec.module_args(ins, params))
+            out = TORCH_OPS[spec.module](xs, params, layer)
         else:
-            out = TORCH_OPS[spec.module](xs, params)
+            out = TORCH_OPS[spec.module](xs, params, None)
     except Exception as exc:  # noqa: BLE001 - any failure counts as torch refusing
         return exc, None
-    return None, out[0] if isinstance(out, tuple) else out  # RNNs return (sequence, state)
+    if isinstance(out, tuple) and len(spec.output_ports(params)) == 1:
+        out = out[0]  # RNNs return (sequence, state)
+    return None, out
 
 
 def accepted_refusal(spec: LayerSpec, params: dict[str, Any], ins: list[TensorType],
                      out: torch.Tensor) -> str | None:
     """Why the rule may refuse a case torch ran: a REASONS key, or None."""
     reason = deliberate_refusal(spec.type, params, ins)
-    if reason is None and out.numel() == 0:
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    if reason is None and any(o.numel() == 0 for o in outs):
         reason = "empty_output"
     return reason
 
@@ -234,7 +247,8 @@ def check_case(spec: LayerSpec, params: dict[str, Any], ins: list[TensorType]) -
 def check_valid(spec: LayerSpec, layer: Node, analysis: Analysis, graph: Graph,
                 xs: list[torch.Tensor], case: str) -> None:
     info = analysis.info[layer.id]
-    expected = info.outputs[spec.outputs[0].name]
+    ports = spec.output_ports(layer.params)
+    expected_all = [info.outputs[port.name] for port in ports]
     model = compile_graph(graph, analysis)
     model.train()
     if spec.type in FLOP_COUNTED:
@@ -245,11 +259,23 @@ def check_valid(spec: LayerSpec, layer: Node, analysis: Analysis, graph: Graph,
             f"{counter.get_total_flops() / (2 * BATCH)}"
     else:
         out = model(*xs)
-    assert isinstance(out, torch.Tensor), f"{case}: returned {type(out)}"
-    assert tuple(out.shape) == (BATCH, *expected.dims), \
-        f"{case}: rule says {expected}, torch gives {tuple(out.shape)}"
-    assert out.dtype == TORCH_DTYPES[expected.dtype], \
-        f"{case}: rule says {expected.dtype}, torch gives {out.dtype}"
+    outs = out if len(ports) > 1 else (out,)
+    assert len(outs) == len(ports), f"{case}: {len(ports)} outputs declared, {len(outs)} returned"
+    for port, out, expected in zip(ports, outs, expected_all):
+        assert isinstance(out, torch.Tensor), f"{case}: {port.name} returned {type(out)}"
+        assert tuple(out.shape) == (BATCH, *expected.dims), \
+            f"{case}: rule says {port.name} is {expected}, torch gives {tuple(out.shape)}"
+        assert out.dtype == TORCH_DTYPES[expected.dtype], \
+            f"{case}: rule says {port.name} is {expected.dtype}, torch gives {out.dtype}"
+    if spec.module in TORCH_OPS:  # our own op or module: the same values as plain torch
+        model.eval()
+        with torch.no_grad():
+            got = model(*xs)
+            want = TORCH_OPS[spec.module](xs, layer.params, getattr(model, layer.name, None))
+        got = got if len(ports) > 1 else (got,)
+        want = want if len(ports) > 1 else (want,)
+        for port, g, w in zip(ports, got, want):
+            torch.testing.assert_close(g, w, msg=lambda m: f"{case}: {port.name}: {m}")
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params == info.params, f"{case}: rule counts {info.params} parameters, torch has " \
                                     f"{n_params}"
@@ -473,6 +499,8 @@ def test_module_name_resolves_in_backend(type_name):
     if kind in ("nn", "recurrent"):
         assert isinstance(getattr(nn, cls, None), type) and issubclass(getattr(nn, cls),
                                                                         nn.Module)
+    elif kind == "ops" and spec.module in OWN_MODULES:
+        assert issubclass(OWN_MODULES[spec.module], nn.Module)
     else:
         assert spec.module in EMITTERS, f"{type_name}: module {spec.module!r} is unknown"
     # And build_module accepts it for a valid input (a module, or None for a plain op).
@@ -484,7 +512,8 @@ def test_module_name_resolves_in_backend(type_name):
     assert analysis.is_valid, analysis.summary()
     in_types = list(analysis.info[layer.id].inputs.values())
     module = build_module(spec, layer, in_types)
-    assert (module is None) == (spec.module in EMITTERS and kind != "recurrent")
+    assert (module is None) == (spec.module in EMITTERS and kind != "recurrent"
+                                and spec.module not in OWN_MODULES)
 
 
 def test_io_modules_are_handled_by_the_compiler():
