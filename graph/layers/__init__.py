@@ -17,8 +17,8 @@ CATALOGUE: dict[str, LayerSpec] = {}
 LEGACY_TYPES: dict[str, str] = {"Dense": "Linear", "Concatenate": "Concat", "Swish": "SiLU"}
 
 CATEGORY_ORDER = ("Input/Output", "Dense", "Convolution", "Pooling", "Normalization",
-                  "Activation", "Recurrent", "Merge", "Reshape", "Regularization", "Pretrained",
-                  "Utility")
+                  "Activation", "Recurrent", "Attention", "Merge", "Math", "Reshape",
+                  "Regularization", "Generative", "Pretrained", "Utility")
 
 
 def register(spec: LayerSpec) -> None:

@@ -175,6 +175,8 @@ class LayerSpec:
     outputs: tuple[PortSpec, ...] = (PortSpec("out"),)
     variadic: bool = False  # inputs are in1..inK, K given by the "inputs" parameter
     output_count: str = ""  # outputs are out1..outK, K given by this parameter (Split, Chunk)
+    # or the output ports as a function of the parameters (MaxPool2d's optional indices)
+    output_rule: Callable[[dict[str, Any]], tuple[PortSpec, ...]] | None = None
     key_params: tuple[str, ...] = ()
     version: int = 1
     default_name: str = ""
@@ -202,6 +204,8 @@ class LayerSpec:
 
     def output_ports(self, params: dict[str, Any]) -> tuple[PortSpec, ...]:
         """The output ports for these parameters (Split/Chunk have as many as asked for)."""
+        if self.output_rule is not None:
+            return self.output_rule(params)
         if self.output_count:
             count = params.get(self.output_count, self.param_index[self.output_count].default)
             count = count if isinstance(count, int) and not isinstance(count, bool) else 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from importlib import import_module
 from typing import Any
 
 import pytest
@@ -112,6 +113,18 @@ UNBATCHED_RANK = {"Conv1d": 3, "MaxPool1d": 3, "Conv2d": 4, "ConvTranspose2d": 4
 TOKEN_LAYERS = {"Embedding", "Identity", "Flatten", "Reshape", "Permute", "Concat"}
 
 
+# The newer families keep their tables in catalogue_refs/ (one module each), merged here.
+FAMILY_REFS = [import_module(f"tests.backend.compile.catalogue_refs.{name}") for name in
+               ("activation", "norm", "conv", "shape", "math", "attention")]
+for _refs in FAMILY_REFS:
+    for _table, _extra in ((TORCH_OPS, _refs.TORCH_OPS), (REASONS, _refs.REASONS),
+                           (UNBATCHED_RANK, _refs.UNBATCHED_RANK), (CAPS, _refs.CAPS)):
+        assert not _table.keys() & _extra.keys(), f"{_refs.__name__}: declared twice"
+        _table.update(_extra)
+    TOKEN_LAYERS |= _refs.TOKEN_LAYERS
+    FLOP_COUNTED |= _refs.FLOP_COUNTED
+
+
 def _dim(d: int, rank: int) -> int | None:
     return d % rank if -rank <= d < rank else None
 
@@ -143,6 +156,10 @@ def deliberate_refusal(type_: str, p: dict[str, Any], ins: list[TensorType]) -> 
         return "upsample_volume"
     if type_ == "AdaptiveAvgPool2d" and x.rank > 4:
         return "adaptive_extra_dims"
+    for refs in FAMILY_REFS:
+        reason = refs.refusal(type_, p, ins)
+        if reason is not None:
+            return reason
     return None
 
 
@@ -445,6 +462,9 @@ DELIBERATE_EXAMPLES = [
                                          "stride": (1, 1), "padding": (0, 1)},
      [TensorType((1, 1, 1))]),
 ]
+
+
+DELIBERATE_EXAMPLES += [example for refs in FAMILY_REFS for example in refs.DELIBERATE_EXAMPLES]
 
 
 @pytest.mark.parametrize("reason,type_name,overrides,ins", DELIBERATE_EXAMPLES,
