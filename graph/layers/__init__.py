@@ -8,7 +8,8 @@ backbones, whose shapes come from a model file — register through ``register()
 from __future__ import annotations
 
 from graph.errors import GraphEditError
-from graph.layers import activation, conv, dense, io, merge, norm, opaque, pretrained, recurrent
+from graph.layers import (activation, arithmetic, attention, conv, dense, generative, io, merge,
+                          norm, opaque, pool, pretrained, recurrent, regularization, shape)
 from graph.layers.base import LayerSpec, ParamSpec, PortSpec
 
 CATALOGUE: dict[str, LayerSpec] = {}
@@ -28,7 +29,8 @@ def register(spec: LayerSpec) -> None:
     CATALOGUE[spec.type] = spec
 
 
-for _family in (io, dense, conv, norm, activation, recurrent, merge, opaque, pretrained):
+for _family in (io, dense, conv, pool, norm, activation, recurrent, attention, merge, arithmetic,
+                shape, regularization, generative, opaque, pretrained):
     for _spec in _family.SPECS:
         register(_spec)
 

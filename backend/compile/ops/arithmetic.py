@@ -1,4 +1,4 @@
-"""Torch side of the catalogue's math layers that torch has no single nn module for."""
+"""Torch side of the catalogue's arithmetic layers that torch has no single nn module for."""
 from __future__ import annotations
 
 from backend.compile.ops.base import Emitter

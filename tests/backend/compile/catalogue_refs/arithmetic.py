@@ -1,4 +1,4 @@
-"""Plain-torch references and deliberate refusals for one layer family (math), merged into
+"""Plain-torch references and deliberate refusals for one layer family (arithmetic), merged into
 tests/backend/compile/test_catalogue_vs_torch.py (see its docstring for what each table means).
 """
 from __future__ import annotations

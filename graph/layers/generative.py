@@ -1,0 +1,6 @@
+"""Generative layers (VAE sampling)."""
+from __future__ import annotations
+
+from graph.layers.base import LayerSpec
+
+SPECS: tuple[LayerSpec, ...] = ()

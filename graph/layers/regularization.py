@@ -1,0 +1,6 @@
+"""Regularisation layers (dropout variants, stochastic depth)."""
+from __future__ import annotations
+
+from graph.layers.base import LayerSpec
+
+SPECS: tuple[LayerSpec, ...] = ()
