@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         # resized around them (the canvas was squeezed to a strip at every File > Open).
         if stale_scene is None:
             self.view = GraphView(self.scene)
+            self.view.layerAdded.connect(self.palette_widget.note_used)
             self.setCentralWidget(self.view)
             self.inspector = InspectorWidget(document)
             self.inspector_dock.setWidget(self.inspector)

@@ -1,21 +1,27 @@
 """The layer palette: every catalogue layer by category, searchable, draggable onto the canvas.
 
 It reads the catalogue only (``graph.layers.by_category``); adding a layer type to the
-catalogue adds it here.
+catalogue adds it here. Search ranks through ``graph.layers.search`` (names, other tools'
+names, help text); the layers a user added last are listed first under "Recent" (kept in
+QSettings ``palette/recent``).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (QAbstractItemView, QLabel, QLineEdit, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.editor.mime import LAYER_MIME
 from app.editor.style import category_icon, muted_color
-from graph.layers import LayerSpec, by_category
+from graph.layers import CATALOGUE, LayerSpec, by_category
+from graph.layers.search import search, text_of
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole  # the layer type name on layer items (None on categories)
 _ACTIVATE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+RECENT_SETTING = "palette/recent"
+RECENT_COUNT = 6
+RECENT = "Recent"
 
 
 def layer_mime_data(type_name: str) -> QMimeData:
@@ -96,7 +102,9 @@ class PaletteWidget(QWidget):
         self._categories: list[QTreeWidgetItem] = []
         self._search_text: dict[int, str] = {}  # id(item) -> lower-cased searchable text
         self._expanded_before_filter: dict[str, bool] | None = None
+        self._recent_top = QTreeWidgetItem([RECENT])  # above the categories when not empty
         self._populate()
+        self._show_recent()
 
         self.search.textChanged.connect(self.set_filter)
         self.search.returnPressed.connect(self.activate_first_match)
@@ -126,8 +134,49 @@ class PaletteWidget(QWidget):
         item.setStatusTip(0, spec.description)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                       | Qt.ItemFlag.ItemIsDragEnabled)
-        self._search_text[id(item)] = " ".join(
-            (spec.type, spec.category, spec.description)).lower()
+        self._search_text[id(item)] = text_of(spec)
+        if spec.aliases:
+            item.setToolTip(0, f"<b>{spec.type}</b> (also: {', '.join(spec.aliases)})<br>"
+                               f"{spec.description}")
+
+    # ---- recently used -------------------------------------------------------------------
+    def recent_layers(self) -> list[str]:
+        """The layer types added last, newest first (unknown names from older versions
+        dropped)."""
+        names = QSettings().value(RECENT_SETTING, [], type=list) or []
+        return [n for n in names if n in CATALOGUE][:RECENT_COUNT]
+
+    def note_used(self, type_name: str) -> None:
+        """A layer of this type was added to the network: list it first under Recent."""
+        if type_name not in CATALOGUE:
+            return
+        names = [type_name] + [n for n in self.recent_layers() if n != type_name]
+        QSettings().setValue(RECENT_SETTING, names[:RECENT_COUNT])
+        self._show_recent()
+
+    def _show_recent(self) -> None:
+        top = self._recent_top
+        top.takeChildren()
+        names = self.recent_layers()
+        if names and self.tree.indexOfTopLevelItem(top) < 0:
+            bold = QFont(self.font())
+            bold.setBold(True)
+            top.setFont(0, bold)
+            top.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            top.setToolTip(0, "The layers you added last")
+            self.tree.insertTopLevelItem(0, top)
+        elif not names and self.tree.indexOfTopLevelItem(top) >= 0:
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(top))
+        for name in names:
+            spec = CATALOGUE[name]
+            item = QTreeWidgetItem(top, [spec.type])
+            item.setData(0, TYPE_ROLE, spec.type)
+            item.setIcon(0, category_icon(spec.category))
+            item.setToolTip(0, f"<b>{spec.type}</b><br>{spec.description}")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                          | Qt.ItemFlag.ItemIsDragEnabled)
+        top.setExpanded(True)
+        top.setHidden(bool(self.search.text().strip()))
 
     # ---- reading -------------------------------------------------------------------------
     def layer_items(self) -> list[QTreeWidgetItem]:
@@ -164,7 +213,7 @@ class PaletteWidget(QWidget):
                 matches = 0
                 for i in range(top.childCount()):
                     item = top.child(i)
-                    hit = all(w in self._search_text[id(item)] for w in words)
+                    hit = all(w in self._search_text[id(item)] for w in words)  # = score > 0
                     item.setHidden(not hit)
                     matches += hit
                 top.setHidden(matches == 0)
@@ -177,6 +226,7 @@ class PaletteWidget(QWidget):
                 self._expanded_before_filter = None
         finally:
             self.tree.setUpdatesEnabled(True)
+        self._recent_top.setHidden(bool(words))
         self._select_first_visible()
         self.tree.setVisible(any_match)
         self._empty.setVisible(not any_match)
@@ -184,8 +234,12 @@ class PaletteWidget(QWidget):
             self._empty.setText(f"No layer matches “{text.strip()}”.")
             self._empty.setStyleSheet(f"color: {muted_color(self.palette()).name()}")
 
+    def best_matches(self) -> list[str]:
+        """The visible layers, best match for the search text first."""
+        return search(self.search.text(), self.visible_layers())
+
     def _select_first_visible(self) -> None:
-        names = self.visible_layers()
+        names = self.best_matches()
         if self.search.text().strip() and names:
             first = next(i for i in self.layer_items() if i.data(0, TYPE_ROLE) == names[0])
             self.tree.setCurrentItem(first)
@@ -194,8 +248,8 @@ class PaletteWidget(QWidget):
             self.tree.clearSelection()
 
     def activate_first_match(self) -> None:
-        """Enter in the search box: add the first visible layer."""
-        names = self.visible_layers()
+        """Enter in the search box: add the best match."""
+        names = self.best_matches()
         if names and self.search.text().strip():
             self.layerActivated.emit(names[0])
 
@@ -210,7 +264,7 @@ class PaletteWidget(QWidget):
             if key == Qt.Key.Key_Down and self.visible_layers():
                 current = self.tree.currentItem()
                 if current is None or not current.data(0, TYPE_ROLE) or current.isHidden():
-                    first = self.visible_layers()[0]
+                    first = self.best_matches()[0]
                     self.tree.setCurrentItem(next(i for i in self.layer_items()
                                                   if i.data(0, TYPE_ROLE) == first))
                 self.tree.setFocus()

@@ -22,9 +22,12 @@ _CATEGORY_COLORS: dict[str, str] = {
     "Normalization": "#B07AA1",   # mauve
     "Activation": "#E3B23C",      # mustard
     "Recurrent": "#3E9BC9",       # cerulean (red is kept for errors)
+    "Attention": "#2F7F9E",       # deep teal
     "Merge": "#8A6FD1",           # violet
+    "Math": "#9C8FC4",            # lavender
     "Reshape": "#A47D62",         # brown
     "Regularization": "#D97AA5",  # rose
+    "Generative": "#6E9E4F",      # moss
     "Pretrained": "#C46BC0",      # orchid
     "Utility": "#8C96A3",         # slate
 }

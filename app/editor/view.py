@@ -11,6 +11,7 @@ from app.editor.mime import LAYER_MIME
 from app.editor.scene import CARD_TEXT_PT, GraphScene, is_dark
 from graph.commands import AddNode
 from graph.layers import CATALOGUE
+from graph.layers.search import search
 
 MIN_SCALE, MAX_SCALE = 0.1, 3.0
 EMPTY_CANVAS_HINT = ("Drag layers here from the Layers panel, or double-click to search.\n"
@@ -41,12 +42,10 @@ class QuickAddPopup(QFrame):
 
     def set_filter(self, text: str) -> None:
         self.list.clear()
-        text = text.lower().strip()
-        for spec in CATALOGUE.values():
-            if not text or text in spec.type.lower() or text in spec.category.lower():
-                item = QListWidgetItem(spec.type)
-                item.setToolTip(spec.description)
-                self.list.addItem(item)
+        for type_name in search(text):  # best match first: Enter takes it
+            item = QListWidgetItem(type_name)
+            item.setToolTip(CATALOGUE[type_name].description)
+            self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)
 
@@ -71,6 +70,7 @@ class GraphView(QGraphicsView):
     """Shows a GraphScene; the user's gestures become scene/document edits."""
 
     zoomChanged = Signal(float)
+    layerAdded = Signal(str)  # the type of a layer the user added (the palette's Recent)
 
     def __init__(self, scene: GraphScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
@@ -234,6 +234,7 @@ class GraphView(QGraphicsView):
                           (round(scene_pos.x() - 95), round(scene_pos.y() - 25)))
         if self.graph_scene.document.push(command):
             self.graph_scene.select_nodes([command.node_id])
+            self.layerAdded.emit(type_name)
             return command.node_id
         return None
 

@@ -180,6 +180,7 @@ class LayerSpec:
     key_params: tuple[str, ...] = ()
     version: int = 1
     default_name: str = ""
+    aliases: tuple[str, ...] = ()  # what other tools and papers call it ("dense", "deconv")
     param_index: dict[str, ParamSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

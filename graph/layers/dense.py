@@ -33,6 +33,7 @@ LINEAR = LayerSpec(
     module_args=lambda ins, p: {"in_features": ins[0].dims[-1], "out_features": p["out_features"],
                                 "bias": p["bias"]},
     cost=_linear_cost, key_params=("out_features",), default_name="fc",
+    aliases=("Dense", "fully connected", "fc", "perceptron", "Gemm"),
 )
 
 
@@ -50,13 +51,13 @@ DROPOUT = LayerSpec(
     description="Randomly zeroes a fraction p of the values while training (off at inference).",
     params=(ParamSpec("p", "float", 0.5, "Probability of zeroing each value.", min=0.0, max=1.0),),
     infer=_same_float, module="nn.Dropout", module_args=lambda ins, p: {"p": p["p"]},
-    key_params=("p",),
+    key_params=("p",), aliases=("regularization",),
 )
 
 IDENTITY = LayerSpec(
     type="Identity", category="Utility",
     description="Passes its input through unchanged (a named point in the graph).",
-    params=(), infer=_same, module="nn.Identity",
+    params=(), infer=_same, module="nn.Identity", aliases=("passthrough", "no-op"),
 )
 
 
@@ -81,7 +82,7 @@ FLATTEN = LayerSpec(
                   min=-8, max=8),
         ParamSpec("end_dim", "int", -1, "Last dimension to merge (-1 = the last).", min=-8, max=8),
     ),
-    infer=_flatten, module="nn.Flatten",
+    infer=_flatten, module="nn.Flatten", aliases=("vectorize",),
     module_args=lambda ins, p: {"start_dim": p["start_dim"], "end_dim": p["end_dim"]},
 )
 
@@ -111,7 +112,7 @@ RESHAPE = LayerSpec(
     description="Gives each sample a new shape with the same number of values (batch kept).",
     params=(ParamSpec("shape", "ints", (-1,), "New per-sample shape; one entry may be -1.",
                       min=-1, max=1_000_000),),
-    infer=_reshape, module="reshape", key_params=("shape",),
+    infer=_reshape, module="reshape", key_params=("shape",), aliases=("view",),
 )
 
 
@@ -132,6 +133,7 @@ PERMUTE = LayerSpec(
     params=(ParamSpec("dims", "ints", (0, 2, 1), "New order of the dimensions, batch (0) first.",
                       min=0, max=8),),
     infer=_permute, module="permute", key_params=("dims",),
+    aliases=("reorder axes", "dimshuffle"),
 )
 
 SPECS = (LINEAR, DROPOUT, IDENTITY, FLATTEN, RESHAPE, PERMUTE)

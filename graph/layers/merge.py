@@ -22,12 +22,14 @@ ADD = LayerSpec(
     type="Add", category="Merge",
     description="Adds tensors of the same shape (a residual/skip connection).",
     params=(_INPUTS,), infer=_elementwise, module="add", variadic=True, default_name="add",
+    aliases=("residual", "skip connection", "sum", "plus"),
 )
 MULTIPLY = LayerSpec(
     type="Multiply", category="Merge",
     description="Multiplies tensors of the same shape elementwise (gating).",
     params=(_INPUTS,), infer=_elementwise, module="mul", variadic=True,
     cost=lambda ins, outs, p: (0, outs[0].numel * (len(ins) - 1)), default_name="mul",
+    aliases=("product", "gating", "mul"),
 )
 
 
@@ -52,6 +54,7 @@ CONCAT = LayerSpec(
     description="Joins tensors along one dimension (1 = channels or features).",
     params=(_INPUTS, ParamSpec("dim", "int", 1, "Dimension to join along.", min=-8, max=8)),
     infer=_concat, module="cat", variadic=True, key_params=("dim",), default_name="concat",
+    aliases=("cat", "join", "stack channels"),
 )
 
 SPECS = (ADD, MULTIPLY, CONCAT)

@@ -139,3 +139,47 @@ def test_every_category_has_its_own_colour():
         lightness = category_color(c).lightnessF()
         assert 0.35 <= lightness <= 0.75, c  # mid-tone: visible on white and on black
     assert category_color("Some plugin family").isValid()
+
+
+def test_other_tools_names_find_the_layer_and_enter_adds_the_best_match(qtbot):
+    palette = make_palette(qtbot)
+    added = []
+    palette.layerActivated.connect(added.append)
+    qtbot.keyClicks(palette.search, "dense")  # Keras' name for Linear
+    assert palette.best_matches()[0] == "Linear"
+    qtbot.keyClick(palette.search, Qt.Key.Key_Return)
+    palette.set_filter("fully connected")
+    assert palette.best_matches()[0] == "Linear"
+    palette.set_filter("swish")  # a replaced name (SiLU's old type) is an alias too
+    assert palette.best_matches()[0] == "SiLU"
+    assert added == ["Linear"]
+
+
+def test_the_name_ranks_above_a_mention_in_the_help_text(qtbot):
+    palette = make_palette(qtbot)
+    palette.set_filter("lstm")  # GRU's description mentions LSTM
+    assert palette.best_matches()[:2] == ["LSTM", "GRU"]
+    assert palette.tree.currentItem().text(0) == "LSTM"
+
+
+def test_recent_layers_come_first_newest_on_top_and_are_kept(qtbot):
+    palette = make_palette(qtbot)
+    assert palette.recent_layers() == []
+    assert palette.tree.topLevelItem(0).text(0) != "Recent"
+    for type_name in ("Conv2d", "ReLU", "Conv2d"):
+        palette.note_used(type_name)
+    top = palette.tree.topLevelItem(0)
+    assert top.text(0) == "Recent"
+    assert [top.child(i).text(0) for i in range(top.childCount())] == ["Conv2d", "ReLU"]
+    palette.set_filter("relu")  # searching shows the catalogue, not the duplicates
+    assert top.isHidden()
+    palette.set_filter("")
+    assert not top.isHidden()
+    again = make_palette(qtbot)  # the next start (same settings store)
+    assert again.recent_layers() == ["Conv2d", "ReLU"]
+
+
+def test_adding_a_layer_on_the_canvas_lists_it_under_recent(gui):
+    window = gui.window()
+    window.add_layer_at_centre("GELU")
+    assert window.palette_widget.recent_layers()[0] == "GELU"
