@@ -1,6 +1,7 @@
 """The ``layerforge`` command line: templates, new, validate, train, sweep, sample, infer, export.
 
     layerforge templates
+    layerforge layers [conv] [--json]
     layerforge new digits-cnn -o digits.json
     layerforge validate digits.json
     layerforge train digits.json --epochs 5 --out runs/digits
@@ -42,6 +43,62 @@ def cmd_templates(args: argparse.Namespace) -> int:
     for key, template in TEMPLATES.items():
         project = template.build()
         print(f"{key:15s} {template.title}  [{project.dataset['name']}]")
+    return 0
+
+
+def _ports(spec, kind: str) -> str:
+    """A layer's input or output ports in words: fixed names, or how many a parameter gives."""
+    defaults = spec.defaults()
+    if kind == "inputs" and spec.variadic:
+        return "in1..inK (K = inputs)"
+    if kind == "outputs" and spec.output_count:
+        return f"out1..outK (K = {spec.output_count})"
+    ports = spec.input_ports(defaults) if kind == "inputs" else spec.output_ports(defaults)
+    text = ", ".join(p.name for p in ports) or "-"
+    return text + (" (by settings)" if kind == "outputs" and spec.output_rule else "")
+
+
+def _plain(value) -> str:
+    """A parameter default as a user would type it on the command line (3,3; true; 0.5)."""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _layer_record(spec) -> dict:
+    return {"type": spec.type, "category": spec.category, "description": spec.description,
+            "aliases": list(spec.aliases), "inputs": _ports(spec, "inputs"),
+            "outputs": _ports(spec, "outputs"),
+            "params": [{"name": p.name, "kind": p.kind, "default": p.default, "help": p.help,
+                        **({"min": p.min} if p.min is not None else {}),
+                        **({"max": p.max} if p.max is not None else {}),
+                        **({"choices": list(p.choices)} if p.choices else {})}
+                       for p in spec.params if not p.derived]}
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from graph.layers import CATALOGUE, by_category
+    from graph.layers.search import search
+
+    wanted = set(search(" ".join(args.search))) if args.search else set(CATALOGUE)
+    specs = [spec for _, group in by_category() for spec in group if spec.type in wanted]
+    if args.json:
+        print(json.dumps([_layer_record(s) for s in specs], indent=1, default=list))
+        return 0
+    if not specs:
+        print(f"no layer matches {' '.join(args.search)!r}", file=sys.stderr)
+        return 1
+    rows = [("type", "category", "inputs", "outputs", "parameters")]
+    rows += [(s.type, s.category, _ports(s, "inputs"), _ports(s, "outputs"),
+              ", ".join(f"{p.name}={_plain(p.default)}" for p in s.params
+                        if not p.derived) or "-") for s in specs]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    print(f"\n{len(specs)} layer types" + ("" if args.search else
+                                          f" in {len({s.category for s in specs})} categories"))
     return 0
 
 
@@ -292,7 +349,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = ("templates", "new", "validate", "train", "sweep", "sample", "infer", "export",
+COMMANDS = ("templates", "layers", "new", "validate", "train", "sweep", "sample", "infer", "export",
             "import")
 
 
@@ -302,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("templates", help="list the built-in example networks")
     p.set_defaults(func=cmd_templates)
+    p = sub.add_parser("layers", help="the layer catalogue: type, category, ports, parameters")
+    p.add_argument("search", nargs="*", help="only layers matching these words (e.g. conv)")
+    p.add_argument("--json", action="store_true", help="machine-readable, with help texts")
+    p.set_defaults(func=cmd_layers)
     p = sub.add_parser("new", help="create a project from a template")
     p.add_argument("template", choices=list(TEMPLATES))
     p.add_argument("-o", "--output", required=True, help="project file to write (.json)")

@@ -402,3 +402,30 @@ def test_sample_text_reads_only_the_last_window_of_a_long_prompt() -> None:
     model.train()
     sample_text(model, VOCAB, 8, tail, 5, 0.0)
     assert model.training  # left as it was found
+
+
+def test_layers_lists_the_catalogue_as_a_table_and_as_json():
+    from graph.layers import CATALOGUE
+
+    table = cli("layers")
+    assert table.code == 0
+    assert f"{len(CATALOGUE)} layer types" in table.out
+    conv = next(line for line in table.out.splitlines() if line.startswith("Conv2d "))
+    assert "Convolution" in conv and "out_channels=16" in conv and "kernel_size=3,3" in conv
+    concat = next(line for line in table.out.splitlines() if line.startswith("Concat "))
+    assert "in1..inK (K = inputs)" in concat
+
+    records = json.loads(cli("layers", "--json").out)
+    assert {r["type"] for r in records} == set(CATALOGUE)
+    linear = next(r for r in records if r["type"] == "Linear")
+    assert "Dense" in linear["aliases"]
+    assert linear["params"][0] == {"name": "out_features", "kind": "int", "default": 128,
+                                   "help": "Number of output features (neurons).",
+                                   "min": 1, "max": 1_000_000}
+
+
+def test_layers_searches_like_the_palette():
+    found = cli("layers", "dense")
+    assert found.code == 0 and found.out.splitlines()[1].startswith("Linear ")
+    missing = cli("layers", "no-such-layer")
+    assert missing.code == 1 and "no layer matches 'no-such-layer'" in missing.err
