@@ -50,17 +50,30 @@ class Node:
     name: str
     params: dict[str, Any]
     position: tuple[float, float] = (0.0, 0.0)
+    # A block instance (type "Block") shares its definition (graph.blocks.BlockDefinition)
+    # with every other instance: its ports, shapes and costs come from the definition.
+    block: Any = field(default=None, compare=False, repr=False)
 
     @property
     def spec(self) -> LayerSpec:
+        if self.block is not None:
+            return self.block.spec
         return get_spec(self.type)
 
+    @property
+    def type_label(self) -> str:
+        """The type as a user reads it: Conv2d, or a block's definition name."""
+        return self.block.name if self.block is not None else self.type
+
     def label(self) -> str:
-        """How messages refer to the node: Linear 'fc1'."""
+        """How messages refer to the node: Linear 'fc1', block ConvBNAct 'stem'."""
+        if self.block is not None:
+            return f"block {self.block.name} '{self.name}'"
         return f"{self.type} '{self.name}'"
 
     def copy(self) -> "Node":
-        return Node(self.id, self.type, self.name, dict(self.params), tuple(self.position))
+        return Node(self.id, self.type, self.name, dict(self.params), tuple(self.position),
+                    self.block)
 
 
 @dataclass(frozen=True, order=True)
@@ -76,7 +89,8 @@ class Edge:
 @dataclass(frozen=True)
 class GraphEvent:
     """What changed. kind: node_added, node_removed, edge_added, edge_removed, param_changed,
-    node_renamed, node_moved."""
+    node_renamed, node_moved, block_changed (``name``: a block definition was added, removed
+    or edited inside; ``value``: the inner event)."""
 
     kind: str
     node_id: str | None = None
@@ -88,6 +102,55 @@ class GraphEvent:
 Listener = Callable[[GraphEvent], None]
 
 
+class BlockRegistry(dict):
+    """The block definitions of one project, by name (graph.blocks.BlockDefinition). The
+    network and every definition's inner graph share one registry; a change inside any
+    definition reaches the registry's listeners as a ``block_changed`` event naming it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listeners: list[Listener] = []
+        self._unsubscribe: dict[str, Callable[[], None]] = {}
+
+    def add(self, definition: Any) -> None:
+        if definition.name in self:
+            raise GraphEditError(f"a block named {definition.name!r} already exists")
+        definition.graph.blocks = self
+        self[definition.name] = definition
+        self._unsubscribe[definition.name] = definition.graph.subscribe(
+            lambda event, name=definition.name: self._inner_changed(name, event))
+        self._emit(GraphEvent("block_changed", name=definition.name))
+
+    def discard(self, name: str) -> None:
+        if name in self:
+            self._unsubscribe.pop(name)()
+            del self[name]
+            self._emit(GraphEvent("block_changed", name=name))
+
+    def unique_name(self, base: str) -> str:
+        base = re.sub(r"\d+$", "", base) or "Block"
+        if base not in self:
+            return base
+        i = 2
+        while f"{base}{i}" in self:
+            i += 1
+        return f"{base}{i}"
+
+    def _inner_changed(self, name: str, event: GraphEvent) -> None:
+        if event.kind != "block_changed":  # the definition's own edits, not echoes
+            self._emit(GraphEvent("block_changed", name=name, value=event))
+
+    def _emit(self, event: GraphEvent) -> None:
+        for listener in list(self.listeners):
+            listener(event)
+
+    def __hash__(self) -> int:  # shared by identity
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
 @dataclass(eq=False)
 class Graph:
     """A network of layer nodes. Insertion order of nodes is kept (it is the file order)."""
@@ -96,6 +159,28 @@ class Graph:
     _edges: set[Edge] = field(default_factory=set)
     _nx: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
     _listeners: list[Listener] = field(default_factory=list)
+    _blocks: BlockRegistry = field(default_factory=BlockRegistry)
+
+    def __post_init__(self) -> None:
+        self._blocks.listeners.append(self._block_changed)
+
+    @property
+    def blocks(self) -> BlockRegistry:
+        """The block definitions this graph's block nodes (and nested blocks) use."""
+        return self._blocks
+
+    @blocks.setter
+    def blocks(self, registry: BlockRegistry) -> None:
+        if registry is self._blocks:
+            return
+        if self._block_changed in self._blocks.listeners:
+            self._blocks.listeners.remove(self._block_changed)
+        self._blocks = registry
+        registry.listeners.append(self._block_changed)
+
+    def _block_changed(self, event: GraphEvent) -> None:
+        """A definition changed: block nodes using it have new ports, shapes or costs."""
+        self._emit(event)
 
     # ---- reading -------------------------------------------------------------------------
     @property
@@ -161,7 +246,16 @@ class Graph:
     def add_node(self, type_name: str, *, name: str | None = None,
                  params: dict[str, Any] | None = None, position: tuple[float, float] = (0, 0),
                  node_id: str | None = None) -> Node:
-        """Create a node of a catalogue type with default parameters overridden by ``params``."""
+        """Create a node of a catalogue type with default parameters overridden by ``params``
+        (type "Block" with ``params={"block": name}``: an instance of that definition)."""
+        if type_name == "Block":
+            block = self._blocks.get((params or {}).get("block"))
+            if block is None:
+                raise GraphEditError(f"there is no block named {(params or {}).get('block')!r}")
+            node = Node(node_id or new_id(), "Block", name or self.unique_name(block.default_name),
+                        {"block": block.name}, (float(position[0]), float(position[1])), block)
+            self.insert_node(node)
+            return node
         spec = get_spec(type_name)
         values = spec.defaults()
         for key, value in (params or {}).items():
@@ -290,15 +384,21 @@ class Graph:
                        "target": e.target, "target_port": e.target_port} for e in self.edges],
         }
 
-    def signature(self) -> tuple:
-        """Everything that defines the graph, comparable with ==, order-insensitive."""
+    def signature(self, with_blocks: bool = True) -> tuple:
+        """Everything that defines the graph (and its block definitions), comparable with ==,
+        order-insensitive."""
         nodes = sorted((n.id, n.type, n.name, tuple(sorted(n.params.items())), n.position)
                        for n in self._nodes.values())
-        return tuple(nodes), tuple(self.edges)
+        if not with_blocks:
+            return tuple(nodes), tuple(self.edges)
+        blocks = tuple(sorted((name, d.description, d.graph.signature(with_blocks=False))
+                              for name, d in self._blocks.items()))
+        return tuple(nodes), tuple(self.edges), blocks
 
     def copy(self) -> "Graph":
         """A deep copy without listeners."""
         g = Graph()
+        g.blocks = self._blocks  # the definitions are shared, not copied
         for n in self._nodes.values():
             g.insert_node(n.copy())
         for e in self._edges:

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from graph.blocks import (BLOCK_TYPE, BlockDefinition, block_name_problem, definition_to_dict,
+                          used_definitions)
 from graph.errors import GraphEditError, ProjectFileError
 from graph.fileio import atomic_write_bytes
 from graph.layers import CATALOGUE, LEGACY_TYPES
@@ -19,7 +21,8 @@ from graph.layout import auto_layout
 from graph.model import Edge, Graph, Node, name_problem
 from graph.settings import coerce_training, default_training
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+MAX_BLOCKS = 1_000
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 50_000
 MAX_EDGES = 200_000
@@ -40,6 +43,8 @@ class Project:
         return {"format": "layerforge-project", "format_version": FORMAT_VERSION,
                 "name": self.name, "description": self.description,
                 **self.graph.to_dict(),
+                # each block definition once, a nested block before the blocks using it
+                "blocks": [definition_to_dict(d) for d in used_definitions(self.graph)],
                 "dataset": {"name": self.dataset.get("name", "digits"),
                             "options": dict(self.dataset.get("options", {}))},
                 "training": dict(self.training)}
@@ -132,7 +137,13 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added block definitions ("blocks"); version 2 files have none."""
+    return {**data, "blocks": [], "format_version": 3}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2,
+                                                                     2: _migrate_2_to_3}
 
 
 def migrate(data: Any, source: str = "<memory>") -> dict[str, Any]:
@@ -194,71 +205,111 @@ def _plain_json(value: Any, what: str, depth: int = 0) -> Any:
     raise ProjectFileError(f"{what} has an unsupported value")
 
 
+def _check_nodes(data: dict[str, Any], fail: Callable[[str], ProjectFileError],
+                 block_names: set[str], prefix: str) -> tuple[list[Node], list[Edge]]:
+    """The nodes and edges of the network, or of one block definition (``prefix`` names it
+    in messages); Block nodes may refer to ``block_names`` only (their definitions are linked
+    when the project is built)."""
+    nodes_in = _list(data.get("nodes"), "nodes")
+    edges_in = _list(data.get("edges", []), "edges")
+    if len(nodes_in) > MAX_NODES or len(edges_in) > MAX_EDGES:
+        raise fail(f"{prefix}too many nodes or edges (at most {MAX_NODES} nodes, {MAX_EDGES} "
+                   f"edges)")
+    nodes: list[Node] = []
+    ids: set[str] = set()
+    names: set[str] = set()
+    for index, raw in enumerate(nodes_in):
+        where = f"{prefix}node {index + 1}"
+        raw = _dict(raw, where)
+        node_id = raw.get("id")
+        if not isinstance(node_id, str) or not 0 < len(node_id) <= 100 or node_id in ids:
+            raise fail(f"{where} has a missing, overlong or repeated id")
+        type_name = raw.get("type")
+        name = raw.get("name")
+        pos = raw.get("position", [0.0, 0.0])
+        if not (isinstance(pos, list) and len(pos) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e9
+                for v in pos)):
+            raise fail(f"{prefix}{type_name} '{name}' has an invalid position {pos!r}")
+        if type_name == BLOCK_TYPE:
+            block = _dict(raw.get("params", {}), f"{where} params").get("block")
+            if block not in block_names:
+                raise fail(f"{where} is an instance of block {block!r}, which is not defined "
+                           f"{'before it ' if prefix else ''}in the file")
+            if not isinstance(name, str) or name_problem(name) or name in names:
+                raise fail(f"{where} (block {block}) has an invalid or repeated name {name!r}")
+            ids.add(node_id)
+            names.add(name)
+            nodes.append(Node(node_id, BLOCK_TYPE, name, {"block": block},
+                              (float(pos[0]), float(pos[1]))))
+            continue
+        if not isinstance(type_name, str) or \
+                LEGACY_TYPES.get(type_name, type_name) not in CATALOGUE:
+            raise fail(f"{where} has unknown layer type {type_name!r}; it may come from a "
+                       f"newer LayerForge or a plugin that is not installed")
+        spec = CATALOGUE[LEGACY_TYPES.get(type_name, type_name)]
+        type_version = raw.get("type_version", 1)
+        if not isinstance(type_version, int) or type_version > spec.version:
+            raise fail(f"{where} ({spec.type}) has type_version {type_version!r}; this "
+                       f"LayerForge knows version {spec.version}")
+        if not isinstance(name, str) or name_problem(name) or name in names:
+            raise fail(f"{where} ({spec.type}) has an invalid or repeated name {name!r}")
+        params = spec.defaults()
+        for key, value in _dict(raw.get("params", {}), f"{where} params").items():
+            param = spec.param_index.get(key)
+            if param is None:
+                raise fail(f"{where} ({spec.type} '{name}') has unknown parameter {key!r}")
+            try:
+                params[key] = param.coerce(value)
+            except (TypeError, ValueError) as exc:
+                raise fail(f"{prefix}{spec.type} '{name}' parameter {key}: {exc}") from None
+            if isinstance(params[key], tuple) and len(params[key]) > 64:
+                raise fail(f"{prefix}{spec.type} '{name}' parameter {key} is too long")
+        ids.add(node_id)
+        names.add(name)
+        nodes.append(Node(node_id, spec.type, name, params, (float(pos[0]), float(pos[1]))))
+    edges: list[Edge] = []
+    seen_edges: set[Edge] = set()
+    for index, raw in enumerate(edges_in):
+        raw = _dict(raw, f"{prefix}edge {index + 1}")
+        fields = [raw.get(k) for k in ("source", "source_port", "target", "target_port")]
+        if not all(isinstance(v, str) and 0 < len(v) <= 100 for v in fields):
+            raise fail(f"{prefix}edge {index + 1} needs source, source_port, target and "
+                       f"target_port")
+        edge = Edge(*fields)
+        if edge.source not in ids or edge.target not in ids:
+            raise fail(f"{prefix}edge {index + 1} refers to a node that is not in the file")
+        if edge in seen_edges:
+            raise fail(f"{prefix}edge {index + 1} appears twice")
+        seen_edges.add(edge)
+        edges.append(edge)
+    return nodes, edges
+
+
 def _check(data: dict[str, Any], source: str) -> dict[str, Any]:
     def fail(reason: str) -> ProjectFileError:
         return ProjectFileError(f"{source}: {reason}")
 
     try:
-        nodes_in = _list(data.get("nodes"), "nodes")
-        edges_in = _list(data.get("edges", []), "edges")
-        if len(nodes_in) > MAX_NODES or len(edges_in) > MAX_EDGES:
-            raise fail(f"too many nodes or edges (at most {MAX_NODES} nodes, {MAX_EDGES} edges)")
-        nodes: list[Node] = []
-        ids: set[str] = set()
-        names: set[str] = set()
-        for index, raw in enumerate(nodes_in):
-            where = f"node {index + 1}"
-            raw = _dict(raw, where)
-            node_id = raw.get("id")
-            if not isinstance(node_id, str) or not 0 < len(node_id) <= 100 or node_id in ids:
-                raise fail(f"{where} has a missing, overlong or repeated id")
-            type_name = raw.get("type")
-            if not isinstance(type_name, str) or \
-                    LEGACY_TYPES.get(type_name, type_name) not in CATALOGUE:
-                raise fail(f"{where} has unknown layer type {type_name!r}; it may come from a "
-                           f"newer LayerForge or a plugin that is not installed")
-            spec = CATALOGUE[LEGACY_TYPES.get(type_name, type_name)]
-            type_version = raw.get("type_version", 1)
-            if not isinstance(type_version, int) or type_version > spec.version:
-                raise fail(f"{where} ({spec.type}) has type_version {type_version!r}; this "
-                           f"LayerForge knows version {spec.version}")
+        blocks: list[dict[str, Any]] = []
+        raw_blocks = _list(data.get("blocks", []), "blocks")
+        if len(raw_blocks) > MAX_BLOCKS:
+            raise fail(f"too many block definitions (at most {MAX_BLOCKS})")
+        for index, raw in enumerate(raw_blocks):
+            raw = _dict(raw, f"block {index + 1}")
             name = raw.get("name")
-            if not isinstance(name, str) or name_problem(name) or name in names:
-                raise fail(f"{where} ({spec.type}) has an invalid or repeated name {name!r}")
-            params = spec.defaults()
-            for key, value in _dict(raw.get("params", {}), f"{where} params").items():
-                param = spec.param_index.get(key)
-                if param is None:
-                    raise fail(f"{where} ({spec.type} '{name}') has unknown parameter {key!r}")
-                try:
-                    params[key] = param.coerce(value)
-                except (TypeError, ValueError) as exc:
-                    raise fail(f"{spec.type} '{name}' parameter {key}: {exc}") from None
-                if isinstance(params[key], tuple) and len(params[key]) > 64:
-                    raise fail(f"{spec.type} '{name}' parameter {key} is too long")
-            pos = raw.get("position", [0.0, 0.0])
-            if not (isinstance(pos, list) and len(pos) == 2 and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e9
-                    for v in pos)):
-                raise fail(f"{spec.type} '{name}' has an invalid position {pos!r}")
-            ids.add(node_id)
-            names.add(name)
-            nodes.append(Node(node_id, spec.type, name, params, (float(pos[0]), float(pos[1]))))
-        edges: list[Edge] = []
-        seen_edges: set[Edge] = set()
-        for index, raw in enumerate(edges_in):
-            raw = _dict(raw, f"edge {index + 1}")
-            fields = [raw.get(k) for k in ("source", "source_port", "target", "target_port")]
-            if not all(isinstance(v, str) and 0 < len(v) <= 100 for v in fields):
-                raise fail(f"edge {index + 1} needs source, source_port, target and "
-                           f"target_port")
-            edge = Edge(*fields)
-            if edge.source not in ids or edge.target not in ids:
-                raise fail(f"edge {index + 1} refers to a node that is not in the file")
-            if edge in seen_edges:
-                raise fail(f"edge {index + 1} appears twice")
-            seen_edges.add(edge)
-            edges.append(edge)
+            if not isinstance(name, str) or block_name_problem(name) or \
+                    any(b["name"] == name for b in blocks):
+                raise fail(f"block {index + 1} has an invalid or repeated name {name!r}")
+            # a block may use only the blocks defined before it: no block contains itself
+            nodes, edges = _check_nodes(raw, fail, {b["name"] for b in blocks},
+                                        f"block {name}: ")
+            blocks.append({"name": name, "nodes": nodes, "edges": edges,
+                           "description": _text(raw.get("description"), "block description")})
+        nodes_in = _list(data.get("nodes"), "nodes")
+        nodes, edges = _check_nodes(data, fail, {b["name"] for b in blocks}, "")
+        if sum(len(b["nodes"]) for b in blocks) + len(nodes) > MAX_NODES:
+            raise fail(f"too many nodes (at most {MAX_NODES}, blocks included)")
         dataset = _dict(data.get("dataset", {"name": "digits"}), "dataset")
         dataset_name = _text(dataset.get("name"), "dataset name", "digits")
         options = _plain_json(_dict(dataset.get("options", {}), "dataset options"),
@@ -266,7 +317,7 @@ def _check(data: dict[str, Any], source: str) -> dict[str, Any]:
         training, problems = coerce_training(_dict(data.get("training", {}), "training"))
         if problems:
             raise fail("; ".join(problems))
-        return {"nodes": nodes, "edges": edges,
+        return {"nodes": nodes, "edges": edges, "blocks": blocks,
                 "placed": any("position" in raw for raw in nodes_in if isinstance(raw, dict)),
                 "dataset": {"name": dataset_name, "options": options}, "training": training,
                 "name": _text(data.get("name"), "name", "Untitled"),
@@ -279,10 +330,21 @@ def _check(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def _build(checked: dict[str, Any]) -> Project:
     graph = Graph()
-    for node in checked["nodes"]:
-        graph.insert_node(node)
-    for edge in checked["edges"]:
-        graph.connect(edge)
+
+    def fill(g: Graph, nodes: list[Node], edges: list[Edge]) -> None:
+        for node in nodes:
+            if node.type == "Block":
+                node.block = graph.blocks[node.params["block"]]
+            g.insert_node(node)
+        for edge in edges:
+            g.connect(edge)
+
+    for raw in checked["blocks"]:  # nested blocks come first (checked)
+        inner = Graph()
+        inner.blocks = graph.blocks
+        fill(inner, raw["nodes"], raw["edges"])
+        graph.blocks.add(BlockDefinition(raw["name"], inner, raw["description"]))
+    fill(graph, checked["nodes"], checked["edges"])
     if not checked["placed"]:  # written by hand or by another tool: lay it out
         auto_layout(graph)
     return Project(graph, checked["dataset"], checked["training"], checked["name"],

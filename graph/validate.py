@@ -81,8 +81,11 @@ class Analysis:
         return "\n".join(i.message for i in self.errors)
 
 
-def analyze(graph: Graph) -> Analysis:
-    """Infer every tensor shape, parameter count and MAC count; collect every issue."""
+def analyze(graph: Graph, input_types: dict[str, TensorType] | None = None) -> Analysis:
+    """Infer every tensor shape, parameter count and MAC count; collect every issue.
+
+    ``input_types`` gives Input nodes (by id) the type they carry instead of the one their
+    kind and shape say: a block's inner graph, analysed for one of its instances."""
     issues: list[Issue] = []
     info = {n.id: NodeInfo() for n in graph.nodes}
     nodes = {n.id: n for n in graph.nodes}
@@ -137,7 +140,11 @@ def analyze(graph: Graph) -> Analysis:
     acyclic.add_nodes_from(n for n in view if n not in cyclic)
     acyclic.add_edges_from((a, b) for a, b in view.edges() if a not in cyclic and b not in cyclic)
     order = list(nx.topological_sort(acyclic))
+    given = input_types or {}
     for node_id in order:
+        if node_id in given:
+            info[node_id].outputs = {"out": given[node_id]}
+            continue
         _infer_node(nodes[node_id], graph, nodes, info, feeds, param_ok[node_id], issues)
 
     _flag_unused(graph, nodes, issues)

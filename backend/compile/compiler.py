@@ -15,7 +15,7 @@ import torch.fx as fx
 from torch import nn
 
 from backend.errors import CompileError
-from backend.compile.modules import build_module, emitter_for
+from backend.compile.modules import build_module, emitter_for, register_builder
 from graph.model import Graph
 from graph.validate import Analysis, analyze
 
@@ -28,9 +28,11 @@ class ModelSignature:
     output_names: tuple[str, ...]
 
 
-def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphModule:
+def compile_graph(graph: Graph, analysis: Analysis | None = None,
+                  class_name: str = "Network") -> fx.GraphModule:
     """Build the torch module for a valid graph; an invalid graph raises CompileError listing
-    every error (it never reaches torch)."""
+    every error (it never reaches torch). A block instance becomes a nested GraphModule of
+    its definition's class (state_dict keys ``stage1.conv1.weight``)."""
     analysis = analysis or analyze(graph)
     if not analysis.is_valid:
         raise CompileError("the network has errors:\n" + analysis.summary())
@@ -81,7 +83,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
     root = nn.Module()
     for name, module in modules.items():
         root.add_module(name, module)
-    model = fx.GraphModule(root, fx_graph, class_name="Network")
+    model = fx.GraphModule(root, fx_graph, class_name=class_name)
     model.meta["signature"] = ModelSignature(tuple(n.name for n in inputs),
                                              tuple(n.name for n in outputs))
     return model
@@ -124,3 +126,16 @@ def locate_failure(model: fx.GraphModule, *inputs: torch.Tensor) -> tuple[str, E
     except Exception:  # noqa: BLE001 - failed outside any node: nothing to locate
         return None
     return None
+
+
+def _build_block(spec, node, inputs) -> fx.GraphModule:
+    """A block instance: its definition's inner graph, compiled for this instance's inputs
+    (each instance its own weights)."""
+    definition = node.block
+    module = compile_graph(definition.graph, definition.analysis_for(list(inputs)),
+                           class_name=definition.name)
+    module.meta["block"] = definition.name  # the Code view prints one class per block type
+    return module
+
+
+register_builder("block", _build_block)

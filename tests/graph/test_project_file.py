@@ -128,7 +128,8 @@ def test_file_is_plain_json_with_the_documented_fields():
     data = json.loads(small_project().dumps())
     assert data["format"] == "layerforge-project"
     assert set(data) == {"format", "format_version", "name", "description", "nodes", "edges",
-                         "dataset", "training"}
+                         "blocks", "dataset", "training"}
+    assert data["blocks"] == []  # no block definitions in this network
     node = data["nodes"][1]
     assert set(node) == {"id", "type", "type_version", "name", "params", "position"}
     assert node["params"] == {"out_features": 3, "bias": True}
@@ -291,8 +292,9 @@ def test_newer_format_version_is_refused():
     data["format_version"] = FORMAT_VERSION + 1
     with pytest.raises(ProjectFileError) as info:
         parse_project(json.dumps(data), "future.json")
-    assert str(info.value) == ("future.json: written by a newer LayerForge (format 3; this one "
-                               "reads up to 2): update LayerForge to open it")
+    assert str(info.value) == (f"future.json: written by a newer LayerForge (format "
+                               f"{FORMAT_VERSION + 1}; this one reads up to {FORMAT_VERSION}): "
+                               f"update LayerForge to open it")
 
 
 # ---- migration and legacy names -----------------------------------------------------------
