@@ -1,4 +1,5 @@
-"""Convolution, pooling and resampling layers."""
+"""Convolution layers: 1-D, 2-D and 3-D, transposed, depthwise and separable (the pooling
+and resampling layers are in ``graph/layers/pool.py``)."""
 from __future__ import annotations
 
 from math import prod
@@ -26,6 +27,11 @@ def _spatial(x: TensorType, kernel, stride, padding, dilation, what: str) -> tup
     return tuple(out)
 
 
+def _axes(value, n: int) -> tuple[int, ...]:
+    """A per-axis parameter as a tuple of n numbers (1-D layers store a single int)."""
+    return tuple(value) if isinstance(value, tuple) else (value,) * n
+
+
 def _check_groups(c_in: int, c_out: int, groups: int) -> None:
     if c_in % groups or c_out % groups:
         raise ShapeError(f"groups={groups} must divide both input channels ({c_in}) and "
@@ -50,6 +56,16 @@ def _conv2d(ins, p):
     return [x.with_dims((p["out_channels"], *hw))]
 
 
+def _conv3d(ins, p):
+    x = ins[0]
+    expect_rank(x, (5,), "(N, C, D, H, W)", "for a flat vector insert a Reshape to C,D,H,W; "
+                "for an image (N, C, H, W) use Conv2d")
+    _check_groups(x.dims[0], p["out_channels"], p["groups"])
+    dhw = _spatial(x, p["kernel_size"], p["stride"], p["padding"], (p["dilation"],) * 3,
+                   "the volume")
+    return [x.with_dims((p["out_channels"], *dhw))]
+
+
 def _conv_cost(ins, outs, p) -> tuple[int, int]:
     c_in, c_out, groups = ins[0].dims[0], p["out_channels"], p["groups"]
     k = p["kernel_size"] if isinstance(p["kernel_size"], tuple) else (p["kernel_size"],)
@@ -63,24 +79,38 @@ _CONV_COMMON = (
 )
 
 
-def _conv_tail(dims: int) -> tuple[ParamSpec, ...]:
+def _window_params(dims: int, kernel: int = 3) -> tuple[ParamSpec, ParamSpec, ParamSpec]:
+    """kernel_size, stride and padding of a convolution over 1, 2 or 3 axes."""
     if dims == 1:
-        k = ParamSpec("kernel_size", "int", 3, "Width of each filter.", min=1, max=1024)
-        s = ParamSpec("stride", "int", 1, "Step between filter positions.", min=1, max=1024)
-        pd = ParamSpec("padding", "int", 0, "Zeros added at both ends.", min=0, max=1024)
-    else:
-        k = ParamSpec("kernel_size", "ints", (3, 3), "Height and width of each filter.",
-                      min=1, max=1024, length=2)
-        s = ParamSpec("stride", "ints", (1, 1), "Step between filter positions (rows, columns).",
-                      min=1, max=1024, length=2)
-        pd = ParamSpec("padding", "ints", (0, 0), "Zeros added on each side (rows, columns); "
-                       "kernel 3 with padding 1 keeps the size.", min=0, max=1024, length=2)
+        return (ParamSpec("kernel_size", "int", kernel, "Width of each filter.", min=1, max=1024),
+                ParamSpec("stride", "int", 1, "Step between filter positions.", min=1, max=1024),
+                ParamSpec("padding", "int", 0, "Zeros added at both ends.", min=0, max=1024))
+    if dims == 2:
+        return (ParamSpec("kernel_size", "ints", (kernel,) * 2, "Height and width of each "
+                          "filter.", min=1, max=1024, length=2),
+                ParamSpec("stride", "ints", (1, 1), "Step between filter positions (rows, "
+                          "columns).", min=1, max=1024, length=2),
+                ParamSpec("padding", "ints", (0, 0), "Zeros added on each side (rows, columns); "
+                          "kernel 3 with padding 1 keeps the size.", min=0, max=1024, length=2))
+    return (ParamSpec("kernel_size", "ints", (kernel,) * 3, "Depth, height and width of each "
+                      "filter.", min=1, max=1024, length=3),
+            ParamSpec("stride", "ints", (1, 1, 1), "Step between filter positions (depth, "
+                      "rows, columns).", min=1, max=1024, length=3),
+            ParamSpec("padding", "ints", (0, 0, 0), "Zeros added on each side (depth, rows, "
+                      "columns); kernel 3 with padding 1 keeps the size.", min=0, max=1024,
+                      length=3))
+
+
+_DILATION = ParamSpec("dilation", "int", 1, "Spacing between filter taps.", min=1, max=64)
+_BIAS = ParamSpec("bias", "bool", True, "Learn an additive bias per filter.")
+
+
+def _conv_tail(dims: int) -> tuple[ParamSpec, ...]:
     return (
-        k, s, pd,
-        ParamSpec("dilation", "int", 1, "Spacing between filter taps.", min=1, max=64),
+        *_window_params(dims), _DILATION,
         ParamSpec("groups", "int", 1, "Split channels into independent groups "
                   "(groups = channels is a depthwise convolution).", min=1, max=65536),
-        ParamSpec("bias", "bool", True, "Learn an additive bias per filter."),
+        _BIAS,
     )
 
 
@@ -106,29 +136,91 @@ CONV2D = LayerSpec(
     default_name="conv",
 )
 
+CONV3D = LayerSpec(
+    type="Conv3d", category="Convolution",
+    description="3-D convolution over volumes (N, C, D, H, W), e.g. video clips or medical "
+                "scans: learned filters slide along depth, height and width.",
+    params=_CONV_COMMON + _conv_tail(3), infer=_conv3d, module="nn.Conv3d",
+    module_args=_conv_args, cost=_conv_cost, key_params=("out_channels", "kernel_size"),
+    default_name="conv",
+)
 
-def _convtranspose2d(ins, p):
-    x = ins[0]
-    expect_rank(x, (4,), "(N, C, H, W)")
-    out = []
-    for n, k, s, pd, op in zip(x.dims[1:], p["kernel_size"], p["stride"], p["padding"],
-                               p["output_padding"]):
-        if op >= s and op >= p["dilation"]:
-            raise ShapeError(f"output_padding ({op}) must be smaller than stride ({s}) "
-                             f"or dilation ({p['dilation']})")
-        o = (n - 1) * s - 2 * pd + p["dilation"] * (k - 1) + op + 1
-        if o < 1:
-            raise ShapeError(f"padding {pd} is too large for {x}: the output would be empty")
-        out.append(o)
-    return [x.with_dims((p["out_channels"], *out))]
+
+_TRANSPOSED_LAYOUT = {1: ("(N, C, L)", "for a sequence (N, T, F) insert a Permute 0,2,1"),
+                      2: ("(N, C, H, W)", ""),
+                      3: ("(N, C, D, H, W)", "for a flat vector insert a Reshape to C,D,H,W")}
+
+
+def _convtranspose(dims: int):
+    layout, fix = _TRANSPOSED_LAYOUT[dims]
+
+    def rule(ins, p):
+        x = ins[0]
+        expect_rank(x, (dims + 2,), layout, fix)
+        out = []
+        for n, k, s, pd, op in zip(x.dims[1:], _axes(p["kernel_size"], dims),
+                                   _axes(p["stride"], dims), _axes(p["padding"], dims),
+                                   _axes(p["output_padding"], dims)):
+            if op >= s and op >= p["dilation"]:
+                raise ShapeError(f"output_padding ({op}) must be smaller than stride ({s}) "
+                                 f"or dilation ({p['dilation']})")
+            o = (n - 1) * s - 2 * pd + p["dilation"] * (k - 1) + op + 1
+            if o < 1:
+                raise ShapeError(f"padding {pd} is too large for {x}: the output would be empty")
+            out.append(o)
+        return [x.with_dims((p["out_channels"], *out))]
+    return rule
+
+
+_convtranspose2d = _convtranspose(2)
 
 
 def _convtranspose_cost(ins, outs, p) -> tuple[int, int]:
     c_in, c_out = ins[0].dims[0], p["out_channels"]
-    per_in = c_out * prod(p["kernel_size"])
+    per_in = c_out * prod(_axes(p["kernel_size"], 1))
     params = c_in * per_in + (c_out if p["bias"] else 0)
     return params, ins[0].numel * per_in
 
+
+def _convtranspose_params(dims: int) -> tuple[ParamSpec, ...]:
+    if dims == 1:
+        window = (
+            ParamSpec("kernel_size", "int", 2, "Width of each filter.", min=1, max=1024),
+            ParamSpec("stride", "int", 2, "Upsampling step (2 doubles the length).",
+                      min=1, max=1024),
+            ParamSpec("padding", "int", 0, "Positions trimmed from both ends.", min=0, max=1024),
+            ParamSpec("output_padding", "int", 0, "Extra positions added at the end (to hit "
+                      "an exact length; smaller than stride).", min=0, max=1024))
+    else:
+        names = "Height and width" if dims == 2 else "Depth, height and width"
+        axes = "rows/columns" if dims == 2 else "slices/rows/columns"
+        window = (
+            ParamSpec("kernel_size", "ints", (2,) * dims, f"{names} of each filter.",
+                      min=1, max=1024, length=dims),
+            ParamSpec("stride", "ints", (2,) * dims, "Upsampling step per axis (2 doubles the "
+                      "size).", min=1, max=1024, length=dims),
+            ParamSpec("padding", "ints", (0,) * dims, f"{axes.capitalize()} trimmed from each "
+                      "side.", min=0, max=1024, length=dims),
+            ParamSpec("output_padding", "ints", (0,) * dims, f"Extra {axes} added on one side "
+                      "(to hit an exact size; smaller than stride).", min=0, max=1024,
+                      length=dims))
+    return _CONV_COMMON + window + (_DILATION, _BIAS)
+
+
+def _convtranspose_args(ins, p) -> dict[str, Any]:
+    return {"in_channels": ins[0].dims[0], "out_channels": p["out_channels"],
+            "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
+            "output_padding": p["output_padding"], "dilation": p["dilation"], "bias": p["bias"]}
+
+
+CONVTRANSPOSE1D = LayerSpec(
+    type="ConvTranspose1d", category="Convolution",
+    description="Transposed 1-D convolution over (N, C, L): learned upsampling of a sequence "
+                "(stride 2 doubles its length), e.g. in an audio decoder.",
+    params=_convtranspose_params(1), infer=_convtranspose(1), module="nn.ConvTranspose1d",
+    module_args=_convtranspose_args, cost=_convtranspose_cost,
+    key_params=("out_channels", "kernel_size", "stride"), default_name="deconv",
+)
 
 CONVTRANSPOSE2D = LayerSpec(
     type="ConvTranspose2d", category="Convolution",
@@ -146,121 +238,83 @@ CONVTRANSPOSE2D = LayerSpec(
         ParamSpec("bias", "bool", True, "Learn an additive bias per filter."),
     ),
     infer=_convtranspose2d, module="nn.ConvTranspose2d",
-    module_args=lambda ins, p: {
-        "in_channels": ins[0].dims[0], "out_channels": p["out_channels"],
-        "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
-        "output_padding": p["output_padding"], "dilation": p["dilation"], "bias": p["bias"]},
+    module_args=_convtranspose_args,
     cost=_convtranspose_cost, key_params=("out_channels", "kernel_size", "stride"),
     default_name="deconv",
 )
 
-
-def _pool(rank: int, layout: str):
-    def rule(ins, p):
-        x = ins[0]
-        expect_rank(x, (rank,), layout)
-        n = rank - 2
-        k = p["kernel_size"] if n > 1 else (p["kernel_size"],)
-        s = p["stride"] if n > 1 else (p["stride"],)
-        s = tuple(si if si > 0 else ki for si, ki in zip(s, k))  # stride 0 = same as kernel
-        pd = p["padding"] if n > 1 else (p["padding"],)
-        for ki, pi in zip(k, pd):
-            if pi * 2 > ki:
-                raise ShapeError(f"padding ({pi}) must be at most half the kernel size ({ki})")
-        sizes = _spatial(x, k, s, pd, (1,) * n, "the input")
-        return [x.with_dims((x.dims[0], *sizes))]
-    return rule
-
-
-def _pool_args(ins, p) -> dict[str, Any]:
-    k, s = p["kernel_size"], p["stride"]
-    if isinstance(k, tuple):
-        s = tuple(si if si > 0 else ki for si, ki in zip(s, k))
-    elif s == 0:
-        s = k
-    return {"kernel_size": k, "stride": s, "padding": p["padding"]}
-
-
-def _pool_cost(ins, outs, p) -> tuple[int, int]:
-    k = p["kernel_size"] if isinstance(p["kernel_size"], tuple) else (p["kernel_size"],)
-    return 0, outs[0].numel * prod(k)
-
-
-def _pool_params(n: int) -> tuple[ParamSpec, ...]:
-    if n == 1:
-        return (ParamSpec("kernel_size", "int", 2, "Window length.", min=1, max=1024),
-                ParamSpec("stride", "int", 0, "Step between windows (0 = the window length).",
-                          min=0, max=1024),
-                ParamSpec("padding", "int", 0, "Padding at both ends.", min=0, max=512))
-    return (ParamSpec("kernel_size", "ints", (2, 2), "Window height and width.",
-                      min=1, max=1024, length=2),
-            ParamSpec("stride", "ints", (0, 0), "Step between windows (0 = the window size).",
-                      min=0, max=1024, length=2),
-            ParamSpec("padding", "ints", (0, 0), "Padding on each side.", min=0, max=512,
-                      length=2))
-
-
-MAXPOOL1D = LayerSpec(
-    type="MaxPool1d", category="Pooling",
-    description="Keeps the largest value in each window along the length of (N, C, L).",
-    params=_pool_params(1), infer=_pool(3, "(N, C, L)"), module="nn.MaxPool1d",
-    module_args=_pool_args, cost=_pool_cost, key_params=("kernel_size",), default_name="pool",
-)
-MAXPOOL2D = LayerSpec(
-    type="MaxPool2d", category="Pooling",
-    description="Keeps the largest value in each window: halves H and W with a 2×2 window.",
-    params=_pool_params(2), infer=_pool(4, "(N, C, H, W)"), module="nn.MaxPool2d",
-    module_args=_pool_args, cost=_pool_cost, key_params=("kernel_size",), default_name="pool",
-)
-AVGPOOL2D = LayerSpec(
-    type="AvgPool2d", category="Pooling",
-    description="Averages each window of the image.",
-    params=_pool_params(2), infer=_pool(4, "(N, C, H, W)"), module="nn.AvgPool2d",
-    module_args=_pool_args, cost=_pool_cost, key_params=("kernel_size",), default_name="pool",
+CONVTRANSPOSE3D = LayerSpec(
+    type="ConvTranspose3d", category="Convolution",
+    description="Transposed 3-D convolution over volumes (N, C, D, H, W): learned upsampling "
+                "(stride 2 doubles depth, height and width), e.g. in a 3-D U-Net decoder.",
+    params=_convtranspose_params(3), infer=_convtranspose(3), module="nn.ConvTranspose3d",
+    module_args=_convtranspose_args, cost=_convtranspose_cost,
+    key_params=("out_channels", "kernel_size", "stride"), default_name="deconv",
 )
 
 
-def _adaptive(ins, p):
+def _depthwise(ins, p):
     x = ins[0]
-    expect_rank(x, (4,), "(N, C, H, W)")
-    return [x.with_dims((x.dims[0], *p["output_size"]))]
+    expect_rank(x, (4,), "(N, C, H, W)", "for a flat vector insert a Reshape to C,H,W")
+    hw = _spatial(x, p["kernel_size"], p["stride"], p["padding"], (p["dilation"],) * 2,
+                  "the image")
+    return [x.with_dims((x.dims[0] * p["multiplier"], *hw))]
 
 
-ADAPTIVEAVGPOOL2D = LayerSpec(
-    type="AdaptiveAvgPool2d", category="Pooling",
-    description="Averages the image down to a fixed size whatever its input size "
-                "(1×1 = global average pooling).",
-    params=(ParamSpec("output_size", "ints", (1, 1), "Output height and width.", min=1,
-                      max=4096, length=2),),
-    infer=_adaptive, module="nn.AdaptiveAvgPool2d",
-    module_args=lambda ins, p: {"output_size": p["output_size"]},
-    cost=lambda ins, outs, p: (0, ins[0].numel), key_params=("output_size",), default_name="gap",
+def _depthwise_cost(ins, outs, p) -> tuple[int, int]:
+    c_out, taps = ins[0].dims[0] * p["multiplier"], prod(p["kernel_size"])
+    return c_out * taps + (c_out if p["bias"] else 0), outs[0].numel * taps
+
+
+DEPTHWISECONV2D = LayerSpec(
+    type="DepthwiseConv2d", category="Convolution",
+    description="Filters each channel of the image on its own (no mixing between channels), "
+                "with far fewer weights than Conv2d; follow it with a 1×1 Conv2d to mix "
+                "channels, as MobileNet does.",
+    params=(
+        ParamSpec("multiplier", "int", 1, "Filters per input channel: the output has "
+                  "multiplier × C channels.", min=1, max=64),
+        *_window_params(2), _DILATION, _BIAS,
+    ),
+    infer=_depthwise, module="nn.Conv2d",
+    module_args=lambda ins, p: {
+        "in_channels": ins[0].dims[0], "out_channels": ins[0].dims[0] * p["multiplier"],
+        "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
+        "dilation": p["dilation"], "groups": ins[0].dims[0], "bias": p["bias"]},
+    cost=_depthwise_cost, key_params=("kernel_size", "multiplier"), default_name="dwconv",
 )
 
 
-def _upsample(ins, p):
+def _separable(ins, p):
     x = ins[0]
-    expect_rank(x, (3, 4), "(N, C, L) or (N, C, H, W)")
-    if p["mode"] == "bilinear" and x.rank != 4:
-        raise ShapeError("bilinear upsampling needs an image (N, C, H, W); use mode 'nearest' "
-                         "or 'linear' for (N, C, L)")
-    if p["mode"] == "linear" and x.rank != 3:
-        raise ShapeError("linear upsampling needs (N, C, L); use 'bilinear' for images")
-    s = p["scale_factor"]
-    return [x.with_dims((x.dims[0], *(d * s for d in x.dims[1:])))]
+    expect_rank(x, (4,), "(N, C, H, W)", "for a flat vector insert a Reshape to C,H,W")
+    hw = _spatial(x, p["kernel_size"], p["stride"], p["padding"], (p["dilation"],) * 2,
+                  "the image")
+    return [x.with_dims((p["out_channels"], *hw))]
 
 
-UPSAMPLE = LayerSpec(
-    type="Upsample", category="Pooling",
-    description="Enlarges the image (or sequence) by an integer factor.",
-    params=(ParamSpec("scale_factor", "int", 2, "How many times larger.", min=1, max=64),
-            ParamSpec("mode", "choice", "nearest", "How new values are filled in.",
-                      choices=("nearest", "bilinear", "linear"))),
-    infer=_upsample, module="nn.Upsample",
-    module_args=lambda ins, p: {"scale_factor": float(p["scale_factor"]), "mode": p["mode"]},
-    cost=lambda ins, outs, p: (0, outs[0].numel if p["mode"] != "nearest" else 0),
-    key_params=("scale_factor", "mode"),
+def _separable_cost(ins, outs, p) -> tuple[int, int]:
+    c_in, c_out, taps = ins[0].dims[0], p["out_channels"], prod(p["kernel_size"])
+    positions = prod(outs[0].dims[1:])
+    params = c_in * taps + c_in * c_out + (c_out if p["bias"] else 0)
+    return params, positions * (c_in * taps + c_in * c_out)
+
+
+SEPARABLECONV2D = LayerSpec(
+    type="SeparableConv2d", category="Convolution",
+    description="A cheaper Conv2d (as in Xception and Keras' SeparableConv2D): first filters "
+                "each channel on its own (depthwise k×k), then mixes the channels with a 1×1 "
+                "convolution to out_channels.",
+    params=(*_CONV_COMMON, *_window_params(2), _DILATION,
+            ParamSpec("bias", "bool", True, "Learn an additive bias per output channel (on "
+                      "the 1×1 step).")),
+    infer=_separable, module="ops.SeparableConv2d",
+    module_args=lambda ins, p: {
+        "in_channels": ins[0].dims[0], "out_channels": p["out_channels"],
+        "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
+        "dilation": p["dilation"], "bias": p["bias"]},
+    cost=_separable_cost, key_params=("out_channels", "kernel_size"), default_name="sepconv",
 )
 
-SPECS = (CONV1D, CONV2D, CONVTRANSPOSE2D, MAXPOOL1D, MAXPOOL2D, AVGPOOL2D, ADAPTIVEAVGPOOL2D,
-         UPSAMPLE)
+SPECS = (CONV1D, CONV2D, CONV3D, CONVTRANSPOSE1D, CONVTRANSPOSE2D, CONVTRANSPOSE3D,
+         DEPTHWISECONV2D, SEPARABLECONV2D)

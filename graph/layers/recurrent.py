@@ -1,4 +1,4 @@
-"""Sequence layers: Embedding, RNN, LSTM, GRU and the transformer encoder layer."""
+"""Sequence layers: Embedding, EmbeddingBag, RNN, LSTM, GRU and the transformer encoder layer."""
 from __future__ import annotations
 
 from graph.errors import ShapeError
@@ -26,6 +26,41 @@ EMBEDDING = LayerSpec(
                                 "embedding_dim": p["embedding_dim"]},
     cost=lambda ins, outs, p: (p["num_embeddings"] * p["embedding_dim"], 0),
     key_params=("embedding_dim",), default_name="embed",
+)
+
+
+
+def _embedding_bag(ins, p):
+    x = ins[0]
+    if x.dtype != "long":
+        raise ShapeError(f"expects token ids (integers) but gets real numbers {x}: set the "
+                         f"Input kind to 'tokens'", port=0, expected="(N, T) token ids",
+                         fix="set the Input kind to 'tokens'")
+    if x.rank != 2:
+        raise ShapeError(f"expects one bag of token ids per sample (N, T) but gets {x}: "
+                         f"insert a Flatten", port=0, expected="(N, T) token ids",
+                         fix="insert a Flatten")
+    return [x.with_dims((p["embedding_dim"],), "float")]
+
+
+EMBEDDING_BAG = LayerSpec(
+    type="EmbeddingBag", category="Recurrent",
+    description="Looks up a learned vector for each token id and combines them (mean, sum or "
+                "max) into one vector per sample: (N, T) -> (N, E). A fast bag-of-words "
+                "model: the order of the tokens does not matter.",
+    params=(ParamSpec("num_embeddings", "int", 128, "Vocabulary size (largest token id + 1).",
+                      min=1, max=10_000_000),
+            ParamSpec("embedding_dim", "int", 64, "Length of each token's vector.",
+                      min=1, max=65536),
+            ParamSpec("mode", "choice", "mean", "How the vectors of a sample's tokens are "
+                      "combined: their average, their sum, or the largest value of each "
+                      "feature.", choices=("mean", "sum", "max"))),
+    infer=_embedding_bag, module="nn.EmbeddingBag",
+    module_args=lambda ins, p: {"num_embeddings": p["num_embeddings"],
+                                "embedding_dim": p["embedding_dim"], "mode": p["mode"]},
+    cost=lambda ins, outs, p: (p["num_embeddings"] * p["embedding_dim"], 0),
+    key_params=("embedding_dim", "mode"), default_name="bag",
+    aliases=("bag of words", "bag of embeddings"),
 )
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -132,4 +167,4 @@ TRANSFORMER = LayerSpec(
     cost=_transformer_cost, key_params=("nhead",), default_name="encoder",
 )
 
-SPECS = (EMBEDDING, RNN, LSTM, GRU, TRANSFORMER)
+SPECS = (EMBEDDING, EMBEDDING_BAG, RNN, LSTM, GRU, TRANSFORMER)

@@ -41,6 +41,8 @@ CHECKED_ELSEWHERE = {
     "Backbone": "tests/backend/compile/test_transfer.py (every arch's table against torchvision)",
     "ImportedModel": "tests/backend/compile/test_transfer.py (shapes read from TorchScript/checkpoints)",
     "Opaque": "tests/backend/imports/test_importer.py (shapes recorded from the imported model)",
+    # its indices must come from a MaxPool2d (no Input kind draws valid ones)
+    "MaxUnpool2d": "tests/backend/compile/test_max_unpool.py (fed by MaxPool2d's indices)",
 }
 LAYER_TYPES = sorted(t for t in CATALOGUE if t not in IO_TYPES and t not in CHECKED_ELSEWHERE)
 TORCH_DTYPES = {"float": torch.float32, "long": torch.int64}
@@ -358,6 +360,19 @@ def tensor_type(kind: str) -> st.SearchStrategy:
     return st.tuples(*[st.integers(1, 6)] * n).map(lambda d: TensorType(d, dtype))
 
 
+DEFAULT_INPUTS = {t: ins for refs in FAMILY_REFS for t, ins in getattr(refs, "DEFAULT_INPUTS", {}).items()}
+
+
+def default_inputs(type_name: str) -> list[TensorType]:
+    """The input types of a layer's default case: PROBE on every axis of its preferred kind,
+    unless its family names others (Squeeze needs an axis of size 1)."""
+    if type_name in DEFAULT_INPUTS:
+        return DEFAULT_INPUTS[type_name]
+    spec = CATALOGUE[type_name]
+    n, dtype = KINDS[PREFERRED[type_name][0]]
+    return [TensorType((PROBE,) * n, dtype)] * len(spec.input_ports(spec.defaults()))
+
+
 def _preferred_kinds(spec: LayerSpec) -> list[str]:
     """Input kinds the rule accepts with default parameters (drawn more often, so that most
     layers see plenty of valid cases; the others still come up)."""
@@ -432,9 +447,7 @@ def test_default_parameters_have_a_valid_input(type_name):
     """Every layer works out of the palette on some input (and that case agrees with torch)."""
     spec = CATALOGUE[type_name]
     params = spec.defaults()
-    kind = PREFERRED[type_name][0]
-    n, dtype = KINDS[kind]
-    ins = [TensorType((PROBE,) * n, dtype)] * len(spec.input_ports(params))
+    ins = default_inputs(type_name)
     assert check_case(spec, params, ins) == "valid"
 
 
@@ -525,8 +538,7 @@ def test_module_name_resolves_in_backend(type_name):
         assert spec.module in EMITTERS, f"{type_name}: module {spec.module!r} is unknown"
     # And build_module accepts it for a valid input (a module, or None for a plain op).
     params = spec.defaults()
-    n, dtype = KINDS[PREFERRED[type_name][0]]
-    ins = [TensorType((PROBE,) * n, dtype)] * len(spec.input_ports(params))
+    ins = default_inputs(type_name)
     graph, layer = build_graph(spec, params, ins)
     analysis = analyze(graph)
     assert analysis.is_valid, analysis.summary()
