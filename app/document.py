@@ -65,6 +65,9 @@ class Document(QObject):
     message = Signal(str)  # refusals and notices for the status bar
     trainingChanged = Signal(str)  # a training setting changed (its key)
     datasetChanged = Signal()
+    # The canvas edits one graph at a time: the network, or a block opened to edit inside.
+    shownChanged = Signal()             # a block was opened or closed
+    shownGraphChanged = Signal(object)  # GraphEvent of the graph the canvas shows
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -74,6 +77,8 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.analysis: Analysis = analyze(self.project.graph)
+        self.open_blocks: list = []  # graph.blocks.BlockDefinition, outermost first
+        self.shown_analysis: Analysis = self.analysis
         self._reanalyze = QTimer(self, singleShot=True, interval=0)
         self._reanalyze.timeout.connect(self.refresh_analysis)
         self._unsubscribe = self.project.graph.subscribe(self._on_graph_event)
@@ -84,6 +89,41 @@ class Document(QObject):
     @property
     def graph(self):
         return self.project.graph
+
+    @property
+    def shown_graph(self):
+        """The graph the canvas shows and edits: the network or the innermost open block."""
+        return self.open_blocks[-1].graph if self.open_blocks else self.graph
+
+    def open_block(self, definition) -> None:
+        """Edit inside a block (every instance follows; edits go on the same undo stack)."""
+        self.open_blocks.append(definition)
+        self.shown_analysis = self._analysis_of_shown()
+        self.shownChanged.emit()
+
+    def close_block(self, levels: int = 1) -> None:
+        """Back out of ``levels`` open blocks (all of them with a large number)."""
+        if not self.open_blocks:
+            return
+        del self.open_blocks[max(0, len(self.open_blocks) - levels):]
+        self.shown_analysis = self._analysis_of_shown()
+        self.shownChanged.emit()
+
+    def _analysis_of_shown(self) -> Analysis:
+        """The shown graph's analysis: an open block's inner graph with the input types of its
+        first instance that has them (else as its own Input nodes say)."""
+        graph, analysis = self.graph, self.analysis
+        for definition in self.open_blocks:
+            inner = None
+            for node in definition.instances(graph):
+                ports = node.spec.input_ports(node.params)
+                types = [analysis.info[node.id].inputs.get(p.name) for p in ports]
+                if all(t is not None for t in types):
+                    inner = definition.analysis_for(types)
+                    break
+            analysis = inner if inner is not None else analyze(definition.graph)
+            graph = definition.graph
+        return analysis
 
     @property
     def modified(self) -> bool:
@@ -117,12 +157,23 @@ class Document(QObject):
 
     def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
         """One undo step for a whole drag (called on mouse release)."""
-        moved = {k: v for k, v in positions.items() if self.graph.node(k).position != v}
+        graph = self.shown_graph
+        moved = {k: v for k, v in positions.items() if graph.node(k).position != v}
         if moved:
-            self.push(MoveNodes(self.graph, moved))
+            self.push(MoveNodes(graph, moved))
 
     def _on_graph_event(self, event: GraphEvent) -> None:
         self.graphChanged.emit(event)
+        if not self.open_blocks:
+            self.shownGraphChanged.emit(event)
+        elif event.kind == "block_changed":
+            shown = self.open_blocks[-1]
+            if any(self.graph.blocks.get(d.name) is not d for d in self.open_blocks):
+                self.close_block(len(self.open_blocks))  # an undo removed the open block
+            elif event.value is not None and self.graph.blocks.get(event.name) is shown:
+                self.shownGraphChanged.emit(event.value)  # an edit inside the open block
+            else:  # another definition changed: a nested block's card may have new ports
+                self.shownGraphChanged.emit(GraphEvent("block_changed", name=event.name))
         self._reanalyze.start()  # coalesce: a paste of 50 nodes re-analyzes once
 
     def analyze_pending(self) -> None:
@@ -135,6 +186,7 @@ class Document(QObject):
         """Re-run shape inference and validation now."""
         self._reanalyze.stop()
         self.analysis = analyze(self.graph)
+        self.shown_analysis = self._analysis_of_shown()
         self.analysisChanged.emit()
 
     # ---- files --------------------------------------------------------------------------

@@ -3,7 +3,8 @@ status bar, files (open/save/recent/drag-and-drop/autosave) and the clipboard.
 
 The window shows one document on the canvas and edits it; its parts have their own modules:
 the docks and bottom panels (:mod:`app.window_docks`), the actions and menus
-(:mod:`app.window_actions`) and the files (:mod:`app.window_files`)."""
+(:mod:`app.window_actions`), the blocks (:mod:`app.window_blocks`) and the files
+(:mod:`app.window_files`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,6 +22,7 @@ from app.editor.scene import GraphScene
 from app.editor.view import GraphView
 from app.recovery import RecoveryFile
 from app.window_actions import WindowMenus
+from app.window_blocks import WindowBlocks
 from app.window_docks import WindowDocks
 from app.window_files import MAX_RECENT, PROJECT_FILTER, DocumentFiles
 from graph.clipboard import copy_nodes, paste_command
@@ -83,6 +85,7 @@ class MainWindow(QMainWindow):
         self.docks = WindowDocks(self)
         self._build_status_bar()
         self.files = DocumentFiles(self)
+        self.blocks = WindowBlocks(self)
         self.menus = WindowMenus(self)
         self.set_document(document or self.new_document(build_template("digits-cnn")))
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
@@ -172,6 +175,7 @@ class MainWindow(QMainWindow):
         for action in (self.act_undo, self.act_redo):  # the previous stack's; deleted now,
             if action is not None:  # as QMenu.clear() below leaves the C++ objects alive but
                 action.deleteLater()  # their Python wrappers dead
+        self.blocks.follow(document)
         self.menus.rebuild_edit_menu()
         self.menus.show_direction(direction)
         self._refresh_title()
@@ -303,7 +307,7 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_node_ids()
         if not ids:
             return False
-        text = copy_nodes(self.document.graph, ids)
+        text = copy_nodes(self.document.shown_graph, ids)
         mime = QMimeData()
         mime.setData(GRAPH_MIME, text.encode("utf-8"))
         mime.setText(text)  # plain JSON too: paste into another window or a text editor
@@ -321,7 +325,7 @@ class MainWindow(QMainWindow):
         text = bytes(mime.data(GRAPH_MIME)).decode("utf-8") if mime.hasFormat(GRAPH_MIME) \
             else mime.text()
         try:
-            command, new_ids = paste_command(self.document.graph, text, offset)
+            command, new_ids = paste_command(self.document.shown_graph, text, offset)
         except LayerForgeError as exc:
             self.show_message(str(exc))
             return
@@ -334,7 +338,8 @@ class MainWindow(QMainWindow):
 
     def auto_layout(self) -> None:
         """Lay the network out in layers along the canvas's direction (one undo step)."""
-        positions = layout_moves(self.document.graph, self.scene.direction)
+        graph = self.document.shown_graph
+        positions = layout_moves(graph, self.scene.direction)
         if positions:
-            self.document.push(MoveNodes(self.document.graph, positions))
+            self.document.push(MoveNodes(graph, positions))
         self.view.zoom_to_fit()

@@ -138,6 +138,8 @@ class WindowMenus:
                          self.act_delete])
         menu.addSeparator()
         menu.addActions([self.act_select_all, self.act_history])
+        menu.addSeparator()
+        menu.addActions(window.blocks.actions())
         for act in self.toolbar.actions():
             if act.parent() is self.toolbar:  # its separators: clear() would keep them alive
                 act.deleteLater()

@@ -204,7 +204,7 @@ class GroupIntoBlock(Command):
         if io:
             raise GraphEditError(f"{io[0].label()} cannot go into a block: a block's inputs "
                                  f"and outputs are its ports; leave it out of the selection")
-        self.name = self.name or self.graph.blocks.unique_name("Block")
+        self.name = self.name or self.graph.blocks.unique_name("MyBlock")
         problem = block_name_problem(self.name)
         if problem:
             raise GraphEditError(problem)
@@ -370,6 +370,11 @@ class Ungroup(Command):
             self._dropped = definition
             self.graph.blocks.discard(definition.name)
 
+    @property
+    def added_ids(self) -> list[str]:
+        """The ids of the layers that took the block's place."""
+        return [n.id for n in self._added]
+
     def undo(self) -> None:
         for n in self._added:
             self.graph.remove_node(n.id)
@@ -389,6 +394,13 @@ def inner_free_names(taken: set[str], name: str) -> str:
     while f"{name}{i}" in taken:
         i += 1
     return f"{name}{i}"
+
+
+def _contains(definition: BlockDefinition, graph: Graph) -> bool:
+    """Whether ``graph`` is ``definition``'s inner graph or that of a block inside it."""
+    if definition.graph is graph:
+        return True
+    return any(n.block is not None and _contains(n.block, graph) for n in definition.graph.nodes)
 
 
 def _all_nodes(graph: Graph) -> list[Node]:
@@ -413,6 +425,9 @@ class AddBlock(Command):
 
     def __post_init__(self) -> None:
         self.text = f"Add block {self.definition.name}"
+        if _contains(self.definition, self.graph):
+            raise GraphEditError(f"the block {self.definition.name} cannot contain itself: "
+                                 f"go back to the network (or another block) to add it")
 
     def _resolve(self) -> BlockDefinition:
         blocks = self.graph.blocks

@@ -41,7 +41,7 @@ def card_rows(node: Node, direction: str = DEFAULT_DIRECTION) -> int:
     """Body rows of a card: its key parameters, and (left to right) one row per port. A card
     without parameters is its header alone when ports sit on its top and bottom edges."""
     spec = node.spec
-    rows = len(spec.key_params)
+    rows = 2 if node.block is not None else len(spec.key_params)  # a block: contents, totals
     if direction == "LR":
         return max(rows, len(spec.input_ports(node.params)), len(spec.output_ports(node.params)), 1)
     return rows

@@ -138,10 +138,10 @@ class InspectorWidget(QWidget):
         """Show another document (e.g. after File > Open); clears the selection."""
         if self.document is not None:
             self.document.analysisChanged.disconnect(self._on_analysis)
-            self.document.graphChanged.disconnect(self._on_graph_event)
+            self.document.shownGraphChanged.disconnect(self._on_graph_event)
         self.document = document
         document.analysisChanged.connect(self._on_analysis)
-        document.graphChanged.connect(self._on_graph_event)
+        document.shownGraphChanged.connect(self._on_graph_event)
         self._node_id = None
         self.set_node(None)
 
@@ -150,7 +150,7 @@ class InspectorWidget(QWidget):
         return self._node_id
 
     def _node(self) -> Node | None:
-        graph = self.document.graph
+        graph = self.document.shown_graph
         if self._node_id is None or not graph.has_node(self._node_id):
             return None
         return graph.node(self._node_id)
@@ -158,7 +158,7 @@ class InspectorWidget(QWidget):
     # ---- selection -------------------------------------------------------------------------
     def set_node(self, node_id: str | None) -> None:
         """Inspect ``node_id`` (None, or an id no longer in the graph: show the totals)."""
-        if node_id is not None and not self.document.graph.has_node(node_id):
+        if node_id is not None and not self.document.shown_graph.has_node(node_id):
             node_id = None
         self._node_id = node_id
         node = self._node()
@@ -242,8 +242,8 @@ class InspectorWidget(QWidget):
         node = self._node()
         if node is None:
             return
-        analysis = self.document.analysis
-        graph = self.document.graph
+        analysis = self.document.shown_analysis
+        graph = self.document.shown_graph
         sources = {}
         for e in graph.edges_into(node.id):  # which layer feeds each input
             name = graph.node(e.source).name
@@ -263,7 +263,7 @@ class InspectorWidget(QWidget):
             # read on a thread, then the path and what was read as one undoable edit
             self._file_reads.read(node, value)
             return
-        self.document.push(SetParam(self.document.graph, node.id, key, value))
+        self.document.push(SetParam(self.document.shown_graph, node.id, key, value))
 
     def wait_for_file_reads(self, ms: int = 30_000) -> None:
         """Block until model files being read are read and applied (tests, closing)."""
@@ -288,7 +288,7 @@ class InspectorWidget(QWidget):
 
         self.document.message.connect(refused)
         try:
-            ok = self.document.push(Rename(self.document.graph, node.id, name))
+            ok = self.document.push(Rename(self.document.shown_graph, node.id, name))
         except LayerForgeError as exc:  # a command that refuses before push runs it
             ok, refusals = False, [str(exc)]
         finally:

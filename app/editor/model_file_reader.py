@@ -63,7 +63,7 @@ class ModelFileReads(QObject):
             self._readers.remove(reader)
             reader.deleteLater()
             document = self._document()
-            graph = document.graph
+            graph = document.shown_graph
             if not graph.has_node(reader.node_id):
                 continue  # deleted while its file was read
             node = graph.node(reader.node_id)

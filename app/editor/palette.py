@@ -12,12 +12,14 @@ from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (QAbstractItemView, QLabel, QLineEdit, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from app.editor.mime import LAYER_MIME
+from app.editor.mime import BLOCK_MIME, LAYER_MIME
 from app.editor.style import category_icon, muted_color
 from graph.layers import CATALOGUE, LayerSpec, by_category
 from graph.layers.search import search, text_of
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole  # the layer type name on layer items (None on categories)
+BLOCK_ROLE = Qt.ItemDataRole.UserRole + 1  # a block item's key (see mime.BLOCK_MIME)
+BLOCKS = "Blocks"
 _ACTIVATE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 RECENT_SETTING = "palette/recent"
 RECENT_COUNT = 6
@@ -51,22 +53,29 @@ class _LayerTree(QTreeWidget):
         self.itemDoubleClicked.connect(self._double_clicked)
 
     def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
-        return [LAYER_MIME, "text/plain"]
+        return [LAYER_MIME, BLOCK_MIME, "text/plain"]
 
     def mimeData(self, items) -> QMimeData:  # noqa: N802 - Qt override
         names = [i.data(0, TYPE_ROLE) for i in items if i.data(0, TYPE_ROLE)]
-        return layer_mime_data(names[0]) if names else QMimeData()
+        if names:
+            return layer_mime_data(names[0])
+        keys = [i.data(0, BLOCK_ROLE) for i in items if i.data(0, BLOCK_ROLE)]
+        data = QMimeData()
+        if keys:
+            data.setData(BLOCK_MIME, keys[0].encode("utf-8"))
+        return data
 
     def supportedDropActions(self) -> Qt.DropAction:  # noqa: N802 - Qt override
         return Qt.DropAction.CopyAction
 
     def _double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
-        if item.data(0, TYPE_ROLE):
+        if item.data(0, TYPE_ROLE) or item.data(0, BLOCK_ROLE):
             self.activated.emit(item)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         item = self.currentItem()
-        if event.key() in _ACTIVATE_KEYS and item is not None and item.data(0, TYPE_ROLE):
+        if event.key() in _ACTIVATE_KEYS and item is not None and (
+                item.data(0, TYPE_ROLE) or item.data(0, BLOCK_ROLE)):
             self.activated.emit(item)
             return
         super().keyPressEvent(event)
@@ -77,6 +86,7 @@ class PaletteWidget(QWidget):
     or Enter (the canvas adds that layer at its centre); dragging an item carries LAYER_MIME."""
 
     layerActivated = Signal(str)
+    blockActivated = Signal(str)  # a block item's key (double-click or Enter)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +113,8 @@ class PaletteWidget(QWidget):
         self._search_text: dict[int, str] = {}  # id(item) -> lower-cased searchable text
         self._expanded_before_filter: dict[str, bool] | None = None
         self._recent_top = QTreeWidgetItem([RECENT])  # above the categories when not empty
+        self._blocks_top = QTreeWidgetItem([BLOCKS])  # after the layer categories
+        self.block_sources = None  # () -> [(key, name, description, where)]: the window's
         self._populate()
         self._show_recent()
 
@@ -227,6 +239,13 @@ class PaletteWidget(QWidget):
         finally:
             self.tree.setUpdatesEnabled(True)
         self._recent_top.setHidden(bool(words))
+        block_hits = 0
+        for item in self.block_items():
+            hit = all(w in self._search_text[id(item)] for w in words)
+            item.setHidden(not hit)
+            block_hits += hit
+        self._blocks_top.setHidden(block_hits == 0)
+        any_match |= block_hits > 0
         self._select_first_visible()
         self.tree.setVisible(any_match)
         self._empty.setVisible(not any_match)
@@ -255,7 +274,41 @@ class PaletteWidget(QWidget):
 
     # ---- events ----------------------------------------------------------------------------
     def _emit_activated(self, item: QTreeWidgetItem) -> None:
+        if item.data(0, BLOCK_ROLE):
+            self.blockActivated.emit(item.data(0, BLOCK_ROLE))
+            return
         self.layerActivated.emit(item.data(0, TYPE_ROLE))
+
+    # ---- blocks ------------------------------------------------------------------------------
+    def refresh_blocks(self) -> None:
+        """Re-read the Blocks category (built-in, your library, this project) from
+        ``block_sources``."""
+        top = self._blocks_top
+        top.takeChildren()
+        entries = self.block_sources() if self.block_sources is not None else []
+        if self.tree.indexOfTopLevelItem(top) < 0:
+            bold = QFont(self.font())
+            bold.setBold(True)
+            top.setFont(0, bold)
+            top.setIcon(0, category_icon(BLOCKS))
+            top.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.tree.addTopLevelItem(top)
+            top.setExpanded(True)
+        top.setToolTip(0, f"{len(entries)} blocks: sub-networks used as one node. Drag one "
+                          f"onto the canvas; select layers and press Ctrl+G to make your own")
+        for key, name, description, where in entries:
+            item = QTreeWidgetItem(top, [name if where == "built-in" else f"{name}  ({where})"])
+            item.setData(0, BLOCK_ROLE, key)
+            item.setIcon(0, category_icon(BLOCKS))
+            item.setToolTip(0, f"<b>{name}</b> ({where} block)<br>{description}")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                          | Qt.ItemFlag.ItemIsDragEnabled)
+            self._search_text[id(item)] = f"{name} {description} {where} block".lower()
+        self.set_filter(self.search.text())
+
+    def block_items(self) -> list[QTreeWidgetItem]:
+        top = self._blocks_top
+        return [top.child(i) for i in range(top.childCount())]
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         # Down/Escape in the search box: move into the list / clear the search.

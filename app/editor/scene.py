@@ -14,6 +14,7 @@ from app.document import Document
 from app.editor.style import category_color
 from app.editor.wires import CardGrid, straight_path, wire_path
 from graph.commands import Compound, Connect, Disconnect, RemoveNode
+from graph.formatting import format_count, format_macs
 from graph.layout import CARD_HEADER as HEADER_HEIGHT
 from graph.layout import CARD_PAD, DEFAULT_DIRECTION, LAYER_GAP, card_rows
 from graph.layout import CARD_ROW as ROW_HEIGHT
@@ -156,6 +157,7 @@ class NodeItem(QGraphicsObject):
         self.direction = direction
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.totals = ""  # a block's parameters and MACs (from the analysis)
         self.strip = LiveStrip(self)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -173,9 +175,13 @@ class NodeItem(QGraphicsObject):
         self.prepareGeometryChange()
         spec = node.spec
         self.title = node.name
-        self.type_name = node.type
+        self.type_name = node.type_label
         self.color = category_color(spec.category)
         self.lines = [f"{k}: {format_value(node.params[k])}" for k in spec.key_params]
+        if node.block is not None:  # what is inside; the totals come with the analysis
+            layers = len(node.block.graph) - len(spec.inputs) - len(spec.outputs)
+            self.lines = [f"{layers} layer{'s' if layers != 1 else ''} · double-click to open",
+                          self.totals]
         in_ports = [p.name for p in spec.input_ports(node.params)]
         out_ports = [p.name for p in spec.output_ports(node.params)]
         self.height = HEADER_HEIGHT + card_rows(node, self.direction) * ROW_HEIGHT + CARD_PAD
@@ -518,8 +524,9 @@ class GraphScene(QGraphicsScene):
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.cards = CardGrid()  # where the wires' router looks for cards in the way
         self.rebuild()
-        document.graphChanged.connect(self._on_graph_event)
+        document.shownGraphChanged.connect(self._on_graph_event)
         document.analysisChanged.connect(self.refresh_analysis)
+        document.shownChanged.connect(self.rebuild)  # a block was opened or closed
 
     # ---- model -> view -----------------------------------------------------------------
     def rebuild(self) -> None:
@@ -527,9 +534,9 @@ class GraphScene(QGraphicsScene):
         self.cards.clear()
         self.node_items.clear()
         self.edge_items.clear()
-        for node in self.document.graph.nodes:
+        for node in self.document.shown_graph.nodes:
             self._add_node(node)
-        for edge in self.document.graph.edges:
+        for edge in self.document.shown_graph.edges:
             self._add_edge(edge)
         self.refresh_analysis()
 
@@ -538,7 +545,7 @@ class GraphScene(QGraphicsScene):
         if direction == self.direction:
             return
         self.direction = direction
-        graph = self.document.graph
+        graph = self.document.shown_graph
         for node_id, item in self.node_items.items():
             item.set_direction(graph.node(node_id), direction)
         for item in self.edge_items.values():
@@ -574,7 +581,7 @@ class GraphScene(QGraphicsScene):
         self.removeItem(item)
 
     def _on_graph_event(self, event: GraphEvent) -> None:
-        graph = self.document.graph
+        graph = self.document.shown_graph
         if event.kind == "node_added":
             self._add_node(graph.node(event.node_id))
         elif event.kind == "node_removed":
@@ -586,14 +593,12 @@ class GraphScene(QGraphicsScene):
             self._add_edge(event.edge)
         elif event.kind == "edge_removed":
             self._remove_edge(event.edge)
+        elif event.kind == "block_changed":  # a definition changed: its instances' cards
+            for node in graph.nodes:
+                if node.block is not None and node.id in self.node_items:
+                    self._refresh_item(node.id)
         elif event.kind in ("param_changed", "node_renamed"):
-            item = self.node_items[event.node_id]
-            ports_before = (list(item.inputs), list(item.outputs))
-            item.refresh(graph.node(event.node_id))
-            if (list(item.inputs), list(item.outputs)) != ports_before:
-                self._reattach(event.node_id)
-            for edge in item.edges:
-                edge.update_path()
+            self._refresh_item(event.node_id)
         elif event.kind == "node_moved":
             item = self.node_items[event.node_id]
             if (item.x(), item.y()) != tuple(event.value):
@@ -601,9 +606,19 @@ class GraphScene(QGraphicsScene):
                 item.setPos(*event.value)
                 self._syncing = False
 
+    def _refresh_item(self, node_id: str) -> None:
+        """Re-read a card from its node; rewire it if its ports changed."""
+        item = self.node_items[node_id]
+        ports_before = (list(item.inputs), list(item.outputs))
+        item.refresh(self.document.shown_graph.node(node_id))
+        if (list(item.inputs), list(item.outputs)) != ports_before:
+            self._reattach(node_id)
+        for edge in item.edges:
+            edge.update_path()
+
     def _reattach(self, node_id: str) -> None:
         """A merge layer's ports changed: rebuild the wires touching it."""
-        graph = self.document.graph
+        graph = self.document.shown_graph
         for edge in [e for e in self.edge_items if node_id in (e.source, e.target)]:
             self._remove_edge(edge)
         for edge in set(graph.edges_into(node_id)) | set(graph.edges_from(node_id)):
@@ -611,7 +626,7 @@ class GraphScene(QGraphicsScene):
 
     def refresh_analysis(self) -> None:
         """Shape labels on wires and red outlines on nodes with errors."""
-        analysis = self.document.analysis
+        analysis = self.document.shown_analysis
         problems: dict[str, tuple[list[str], list[str]]] = {k: ([], []) for k in self.node_items}
         for issue in analysis.issues:
             if issue.node_id in problems:
@@ -619,6 +634,16 @@ class GraphScene(QGraphicsScene):
                     issue.message)
         for node_id, (errors, warnings) in problems.items():
             self.node_items[node_id].set_problems(errors, warnings)
+        graph = self.document.shown_graph
+        for node_id, item in self.node_items.items():  # a block card shows its totals
+            node = graph.node(node_id) if graph.has_node(node_id) else None
+            if node is not None and node.block is not None:
+                info = analysis.info.get(node_id)
+                totals = (f"{format_count(info.params)} params · {format_macs(info.macs)} MACs"
+                          if info is not None and info.outputs else "totals: connect it")
+                if totals != item.totals:
+                    item.totals = totals
+                    item.refresh(node)
         for edge, item in self.edge_items.items():
             t = analysis.edge_type(edge)
             item.set_label(str(t) if t is not None else "?", t is not None and not any(
@@ -652,7 +677,7 @@ class GraphScene(QGraphicsScene):
 
     def delete_selection(self) -> None:
         """Delete the selected nodes (with their wires) and wires, as one undo step."""
-        graph = self.document.graph
+        graph = self.document.shown_graph
         nodes = set(self.selected_node_ids())
         commands = [Disconnect(graph, e) for e in self.selected_edges()
                     if e.source not in nodes and e.target not in nodes]
@@ -725,7 +750,7 @@ class GraphScene(QGraphicsScene):
         edge = Edge(out.node_id, out.name, inp.node_id, inp.name)
         from graph.errors import GraphEditError
         try:
-            command = Connect(self.document.graph, edge)
+            command = Connect(self.document.shown_graph, edge)
         except GraphEditError as exc:
             self.message.emit(f"can't connect: {exc}")
             return False
@@ -733,7 +758,7 @@ class GraphScene(QGraphicsScene):
 
     def commit_moves(self) -> None:
         """After a drag: one MoveNodes command for every node whose item moved."""
-        graph = self.document.graph
+        graph = self.document.shown_graph
         moved = {}
         for node_id, item in self.node_items.items():
             pos = (item.x(), item.y())

@@ -29,6 +29,7 @@ _CATEGORY_COLORS: dict[str, str] = {
     "Regularization": "#D97AA5",  # rose
     "Generative": "#6E9E4F",      # moss
     "Pretrained": "#C46BC0",      # orchid
+    "Blocks": "#4E6E8E",          # steel blue: sub-networks used as one node
     "Utility": "#8C96A3",         # slate
 }
 assert set(CATEGORY_ORDER) <= set(_CATEGORY_COLORS), "every category needs a colour"

@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPalette, QW
 from PySide6.QtWidgets import (QApplication, QFrame, QGraphicsView, QLineEdit, QListWidget,
                                QListWidgetItem, QVBoxLayout, QWidget)
 
-from app.editor.mime import LAYER_MIME
+from app.editor.mime import BLOCK_MIME, LAYER_MIME
 from app.editor.scene import CARD_TEXT_PT, GraphScene, is_dark
 from graph.commands import AddNode
 from graph.layers import CATALOGUE
@@ -71,6 +71,7 @@ class GraphView(QGraphicsView):
 
     zoomChanged = Signal(float)
     layerAdded = Signal(str)  # the type of a layer the user added (the palette's Recent)
+    blockDropped = Signal(str, QPointF)  # a palette block's key, where it was dropped (scene)
 
     def __init__(self, scene: GraphScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
@@ -146,7 +147,7 @@ class GraphView(QGraphicsView):
         seen = self.mapToScene(self.viewport().rect()).boundingRect()
         starts = QRectF()
         for node_id, item in self.graph_scene.node_items.items():
-            if not self.graph_scene.document.graph.edges_into(node_id):
+            if not self.graph_scene.document.shown_graph.edges_into(node_id):
                 starts = starts.united(item.sceneBoundingRect())
         if self.graph_scene.direction == "TB":
             x = starts.center().x() if items.width() > seen.width() else items.center().x()
@@ -230,7 +231,7 @@ class GraphView(QGraphicsView):
 
     def add_layer(self, type_name: str, scene_pos: QPointF) -> str | None:
         """Add a layer centred at ``scene_pos``; returns its node id."""
-        command = AddNode(self.graph_scene.document.graph, type_name,
+        command = AddNode(self.graph_scene.document.shown_graph, type_name,
                           (round(scene_pos.x() - 95), round(scene_pos.y() - 25)))
         if self.graph_scene.document.push(command):
             self.graph_scene.select_nodes([command.node_id])
@@ -239,21 +240,22 @@ class GraphView(QGraphicsView):
         return None
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME):
+        if event.mimeData().hasFormat(LAYER_MIME) or event.mimeData().hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
         else:
             event.ignore()  # files dropped on the canvas go up to the main window
 
     def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event) -> None:
+        at = self.mapToScene(event.position().toPoint())
         if event.mimeData().hasFormat(LAYER_MIME):
             type_name = bytes(event.mimeData().data(LAYER_MIME)).decode("utf-8")
-            self.add_layer(type_name, self.mapToScene(event.position().toPoint()))
+            self.add_layer(type_name, at)
+            event.acceptProposedAction()
+        elif event.mimeData().hasFormat(BLOCK_MIME):
+            self.blockDropped.emit(bytes(event.mimeData().data(BLOCK_MIME)).decode("utf-8"), at)
             event.acceptProposedAction()
         else:
             event.ignore()

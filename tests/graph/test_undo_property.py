@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from graph.blocks import AddBlock, GroupIntoBlock, Ungroup
 from graph.commands import (AddNode, Command, Compound, Connect, Disconnect, MoveNodes,
                             RemoveNode, Rename, SetParam)
 from graph.errors import GraphEditError
@@ -24,7 +25,8 @@ from graph.validate import analyze
 TYPES = sorted(CATALOGUE)
 NAMES = ["alpha", "beta", "head", "fc1", "conv1", "relu1", "Encoder_2", "_tmp", "x" * 64]
 KINDS = ["add", "add", "remove", "connect", "connect", "disconnect", "set_param", "set_param",
-         "rename", "move", "compound"]
+         "rename", "move", "group", "group", "ungroup", "ungroup", "add_block", "inside_block",
+         "compound"]
 
 
 def param_value(spec: ParamSpec) -> st.SearchStrategy:
@@ -110,6 +112,33 @@ def draw_command(data, graph: Graph, recent: list[str], depth: int = 0) -> Comma
     if kind == "rename":
         node = pick_node(data, graph, recent)
         return Rename(graph, node.id, data.draw(st.sampled_from(NAMES), label="name"))
+    if kind == "group":  # some layers into a block (Input/Output are refused: no command)
+        chosen = data.draw(st.lists(st.sampled_from(graph.nodes), min_size=1, max_size=4,
+                                    unique_by=lambda n: n.id), label="grouped")
+        if any(n.type in ("Input", "Output") for n in chosen):
+            return None
+        cmd = GroupIntoBlock(graph, [n.id for n in chosen])
+        recent.append(cmd.block_node_id)
+        return cmd
+    blocks = [n for n in graph.nodes if n.block is not None]
+    if kind == "ungroup":
+        return Ungroup(graph, data.draw(st.sampled_from(blocks)).id) if blocks else None
+    if kind == "add_block":
+        if not graph.blocks:
+            return None
+        name = data.draw(st.sampled_from(sorted(graph.blocks)), label="block")
+        try:
+            cmd = AddBlock(graph, graph.blocks[name], (0.0, 0.0))
+        except GraphEditError:  # into its own inside: refused up front
+            return None
+        recent.append(cmd.node_id)
+        return cmd
+    if kind == "inside_block":  # an edit of a definition: every instance changes
+        if not graph.blocks:
+            return None
+        name = data.draw(st.sampled_from(sorted(graph.blocks)), label="block")
+        inner = graph.blocks[name].graph
+        return draw_command(data, inner, [], depth + 1) if inner.nodes else None
     if kind == "move":
         nodes = data.draw(st.lists(st.sampled_from(graph.nodes), min_size=1, max_size=3,
                                    unique_by=lambda n: n.id), label="moved")
@@ -176,7 +205,7 @@ def test_the_generator_reaches_every_command_kind():
     def run(data):
         graph = TEMPLATES["residual-cnn"].build().graph
         recent: list[str] = []
-        for _ in range(10):
+        for _ in range(16):
             cmd = draw_command(data, graph, recent)
             if cmd is None:
                 continue
@@ -188,7 +217,7 @@ def test_the_generator_reaches_every_command_kind():
 
     run()
     assert seen == {"AddNode", "RemoveNode", "Connect", "Disconnect", "SetParam", "Rename",
-                    "MoveNodes", "Compound"}
+                    "MoveNodes", "Compound", "GroupIntoBlock", "Ungroup", "AddBlock"}
 
 
 def test_minimal_add_edit_remove_session():
