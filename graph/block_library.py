@@ -157,6 +157,32 @@ def _fire(b: Builder) -> None:
     b.add("Output", "out", b.add("Concat", "concat", [one, three]))
 
 
+def _squeeze_excitation(b: Builder) -> None:
+    x = b.add("Input", "x", kind="image", shape=(32, 16, 16))
+    gate = b.chain(x, ("AdaptiveAvgPool2d", "squeeze"),
+                   ("Conv2d", "reduce", {"out_channels": 8, "kernel_size": (1, 1)}),
+                   ("ReLU", "relu"),
+                   ("Conv2d", "expand", {"out_channels": 32, "kernel_size": (1, 1)}),
+                   ("Hardsigmoid", "gate"))
+    b.add("Output", "out", b.add("BroadcastMultiply", "scale", [x, gate]))
+
+
+def _mbconv(b: Builder) -> None:
+    se = _define("SqueezeExcitation", *BUILT_IN["SqueezeExcitation"])
+    b.graph.blocks.add(se)
+    x = b.add("Input", "x", kind="image", shape=(16, 16, 16))
+    y = b.chain(x, ("Conv2d", "expand", {"out_channels": 32, "kernel_size": (1, 1),
+                                         "bias": False}),
+                ("BatchNorm2d", "bn1"), ("Hardswish", "act1"),
+                ("DepthwiseConv2d", "depthwise", {"padding": (1, 1), "bias": False}),
+                ("BatchNorm2d", "bn2"), ("Hardswish", "act2"))
+    y = b.add("Block", "se", y, block="SqueezeExcitation")
+    y = b.chain(y, ("Conv2d", "project", {"out_channels": 16, "kernel_size": (1, 1),
+                                          "bias": False}),
+                ("BatchNorm2d", "bn3"))
+    b.add("Output", "out", b.add("Add", "add", [y, x]))
+
+
 BUILT_IN: dict[str, tuple[str, Callable[[Builder], None]]] = {
     "ConvBNAct": ("Convolution, batch normalisation and ReLU: the unit most CNNs repeat.",
                   _conv_bn_act),
@@ -169,6 +195,12 @@ BUILT_IN: dict[str, tuple[str, Callable[[Builder], None]]] = {
     "DenseBlock": ("DenseNet's block: each layer sees every earlier layer's features "
                    "(growth rate 12).", _dense_block),
     "Fire": ("SqueezeNet's module: a 1×1 squeeze, then 1×1 and 3×3 expands joined.", _fire),
+    "SqueezeExcitation": ("Channel attention (SENet, MobileNetV3): the image is pooled to one "
+                          "value per channel, a small bottleneck turns that into a gate per "
+                          "channel, and each channel is scaled by its gate.",
+                          _squeeze_excitation),
+    "MBConv": ("MobileNetV2/V3's inverted residual: 1×1 expand, 3×3 depthwise, "
+               "squeeze-excitation, 1×1 project, plus the skip connection.", _mbconv),
 }
 
 

@@ -421,6 +421,7 @@ class AddBlock(Command):
     position: tuple[float, float] = (0.0, 0.0)
     node_id: str = field(default_factory=new_id)
     _registered: BlockDefinition | None = None
+    _nested: list[BlockDefinition] = field(default_factory=list)  # copied in with it
     _name: str | None = None
 
     def __post_init__(self) -> None:
@@ -438,15 +439,42 @@ class AddBlock(Command):
             return mine
         name = self.definition.name if mine is None else blocks.unique_name(self.definition.name)
         copy = self.definition.copy(name)
+        self._adopt_nested(copy)
         copy.graph.blocks = blocks
         self._registered = copy
         return copy
+
+    def _adopt_nested(self, definition: BlockDefinition) -> None:
+        """The blocks inside a library block come into the project too (inner ones first);
+        one the project already has with the same contents is used as it is."""
+        blocks = self.graph.blocks
+        for node in definition.graph.nodes:
+            inner = node.block
+            if inner is None or blocks.get(inner.name) is inner or inner in self._nested:
+                continue
+            mine = blocks.get(inner.name) or next(
+                (d for d in self._nested if d.name == inner.name), None)
+            if mine is not None and definition_to_dict(mine) == definition_to_dict(inner):
+                node.block = mine
+                continue
+            taken = set(blocks) | {d.name for d in self._nested}
+            name = inner.name
+            i = 2
+            while name in taken:
+                name, i = f"{inner.name}{i}", i + 1
+            copy = inner.copy(name)
+            self._adopt_nested(copy)
+            self._nested.append(copy)
+            node.block = copy
+            node.params["block"] = name
 
     def do(self) -> None:
         if self._registered is None:
             definition = self._resolve()
         else:
             definition = self._registered
+        for nested in self._nested:
+            self.graph.blocks.add(nested)
         if self._registered is not None:
             self.graph.blocks.add(self._registered)
         self._name = self._name or self.graph.unique_name(definition.default_name)
@@ -459,6 +487,8 @@ class AddBlock(Command):
         self.graph.remove_node(self.node_id)
         if self._registered is not None:
             self.graph.blocks.discard(self._registered.name)
+        for nested in reversed(self._nested):
+            self.graph.blocks.discard(nested.name)
 
 
 @dataclass

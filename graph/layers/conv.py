@@ -126,6 +126,7 @@ CONV1D = LayerSpec(
     params=_CONV_COMMON + _conv_tail(1), infer=_conv1d, module="nn.Conv1d",
     module_args=_conv_args, cost=_conv_cost, key_params=("out_channels", "kernel_size"),
     default_name="conv",
+    aliases=('Conv1D', 'temporal convolution'),
 )
 
 CONV2D = LayerSpec(
@@ -134,6 +135,7 @@ CONV2D = LayerSpec(
     params=_CONV_COMMON + _conv_tail(2), infer=_conv2d, module="nn.Conv2d",
     module_args=_conv_args, cost=_conv_cost, key_params=("out_channels", "kernel_size"),
     default_name="conv",
+    aliases=('Conv2D', 'convolution', 'filter', 'kernel'),
 )
 
 CONV3D = LayerSpec(
@@ -143,6 +145,7 @@ CONV3D = LayerSpec(
     params=_CONV_COMMON + _conv_tail(3), infer=_conv3d, module="nn.Conv3d",
     module_args=_conv_args, cost=_conv_cost, key_params=("out_channels", "kernel_size"),
     default_name="conv",
+    aliases=('Conv3D', 'video convolution', 'volumetric'),
 )
 
 
@@ -220,6 +223,7 @@ CONVTRANSPOSE1D = LayerSpec(
     params=_convtranspose_params(1), infer=_convtranspose(1), module="nn.ConvTranspose1d",
     module_args=_convtranspose_args, cost=_convtranspose_cost,
     key_params=("out_channels", "kernel_size", "stride"), default_name="deconv",
+    aliases=('deconv1d', 'Conv1DTranspose'),
 )
 
 CONVTRANSPOSE2D = LayerSpec(
@@ -241,6 +245,7 @@ CONVTRANSPOSE2D = LayerSpec(
     module_args=_convtranspose_args,
     cost=_convtranspose_cost, key_params=("out_channels", "kernel_size", "stride"),
     default_name="deconv",
+    aliases=('deconv', 'deconvolution', 'upconv', 'Conv2DTranspose', 'fractionally strided convolution'),
 )
 
 CONVTRANSPOSE3D = LayerSpec(
@@ -250,6 +255,7 @@ CONVTRANSPOSE3D = LayerSpec(
     params=_convtranspose_params(3), infer=_convtranspose(3), module="nn.ConvTranspose3d",
     module_args=_convtranspose_args, cost=_convtranspose_cost,
     key_params=("out_channels", "kernel_size", "stride"), default_name="deconv",
+    aliases=('deconv3d', 'Conv3DTranspose'),
 )
 
 
@@ -282,6 +288,7 @@ DEPTHWISECONV2D = LayerSpec(
         "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
         "dilation": p["dilation"], "groups": ins[0].dims[0], "bias": p["bias"]},
     cost=_depthwise_cost, key_params=("kernel_size", "multiplier"), default_name="dwconv",
+    aliases=('depthwise', 'DepthwiseConv2D'),
 )
 
 
@@ -314,6 +321,7 @@ SEPARABLECONV2D = LayerSpec(
         "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
         "dilation": p["dilation"], "bias": p["bias"]},
     cost=_separable_cost, key_params=("out_channels", "kernel_size"), default_name="sepconv",
+    aliases=('depthwise separable', 'SeparableConv2D'),
 )
 
 SPECS = (CONV1D, CONV2D, CONV3D, CONVTRANSPOSE1D, CONVTRANSPOSE2D, CONVTRANSPOSE3D,

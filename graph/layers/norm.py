@@ -32,12 +32,14 @@ BATCHNORM1D = LayerSpec(
     description="Normalizes each feature (N, F) or channel (N, C, L) over the batch.",
     params=(_EPS, _MOMENTUM), infer=_batchnorm((2, 3), "(N, F) or (N, C, L)"),
     module="nn.BatchNorm1d", module_args=_bn_args, cost=_bn_cost, default_name="bn",
+    aliases=('BN', 'batch normalization'),
 )
 BATCHNORM2D = LayerSpec(
     type="BatchNorm2d", category="Normalization",
     description="Normalizes each channel of an image batch (N, C, H, W).",
     params=(_EPS, _MOMENTUM), infer=_batchnorm((4,), "(N, C, H, W)"),
     module="nn.BatchNorm2d", module_args=_bn_args, cost=_bn_cost, default_name="bn",
+    aliases=('BN', 'batch normalization', 'BatchNormalization'),
 )
 
 
@@ -65,6 +67,7 @@ LAYERNORM = LayerSpec(
     cost=lambda ins, outs, p: (2 * prod(_ln_shape(ins, p)) if p["elementwise_affine"] else 0,
                                ins[0].numel),
     default_name="ln",
+    aliases=('LN', 'layer normalization', 'LayerNormalization'),
 )
 
 

@@ -132,6 +132,7 @@ MAXPOOL2D = LayerSpec(
     infer=_pool(4, "(N, C, H, W)"), module="nn.MaxPool2d",
     module_args=_pool_args, cost=_pool_cost, key_params=("kernel_size",), default_name="pool",
     output_rule=_maxpool2d_outputs,
+    aliases=('MaxPooling2D', 'max pooling', 'subsampling'),
 )
 MAXPOOL3D = LayerSpec(
     type="MaxPool3d", category="Pooling",
@@ -152,6 +153,7 @@ AVGPOOL2D = LayerSpec(
     description="Averages each window of the image.",
     params=_pool_params(2), infer=_pool(4, "(N, C, H, W)"), module="nn.AvgPool2d",
     module_args=_pool_args, cost=_pool_cost, key_params=("kernel_size",), default_name="pool",
+    aliases=('AveragePooling2D', 'average pooling', 'mean pooling'),
 )
 AVGPOOL3D = LayerSpec(
     type="AvgPool3d", category="Pooling",
@@ -203,6 +205,7 @@ ADAPTIVEAVGPOOL2D = LayerSpec(
     infer=_adaptive, module="nn.AdaptiveAvgPool2d",
     module_args=lambda ins, p: {"output_size": p["output_size"]},
     cost=lambda ins, outs, p: (0, ins[0].numel), key_params=("output_size",), default_name="gap",
+    aliases=('global average pooling', 'GAP'),
 )
 ADAPTIVEAVGPOOL1D = _adaptive_spec(
     "AdaptiveAvgPool1d", 3, "Averages a sequence (N, C, L) down to a fixed length whatever its "
@@ -234,6 +237,7 @@ GLOBALAVGPOOL = LayerSpec(
                 "becomes (N, C), ready for a Linear classifier (no Flatten needed).",
     params=(), infer=_global, module="global_avg_pool",
     cost=lambda ins, outs, p: (0, ins[0].numel), default_name="gap",
+    aliases=('GlobalAveragePooling2D', 'global average pooling'),
 )
 GLOBALMAXPOOL = LayerSpec(
     type="GlobalMaxPool", category="Pooling",
@@ -241,6 +245,7 @@ GLOBALMAXPOOL = LayerSpec(
                 "or any (N, C, ...) becomes (N, C), e.g. 'is this feature anywhere?'.",
     params=(), infer=_global, module="global_max_pool",
     cost=lambda ins, outs, p: (0, ins[0].numel), default_name="gmp",
+    aliases=('GlobalMaxPooling2D', 'global max pooling'),
 )
 
 
@@ -323,6 +328,7 @@ UPSAMPLE = LayerSpec(
     module_args=lambda ins, p: {"scale_factor": float(p["scale_factor"]), "mode": p["mode"]},
     cost=lambda ins, outs, p: (0, outs[0].numel if p["mode"] != "nearest" else 0),
     key_params=("scale_factor", "mode"),
+    aliases=('UpSampling2D', 'interpolate', 'nearest neighbour upsampling'),
 )
 
 SPECS = (MAXPOOL1D, MAXPOOL2D, MAXPOOL3D, AVGPOOL1D, AVGPOOL2D, AVGPOOL3D, ADAPTIVEAVGPOOL1D,

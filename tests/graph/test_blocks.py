@@ -9,7 +9,7 @@ from graph.blocks import AddBlock, GroupIntoBlock, RenameBlock, Ungroup, used_de
 from graph.commands import SetParam
 from graph.errors import GraphEditError, ProjectFileError
 from graph.model import Edge, Graph
-from graph.project import FORMAT_VERSION, parse_project, project_from_dict
+from graph.project import FORMAT_VERSION, Project, parse_project, project_from_dict
 from graph.templates import build_template
 from graph.validate import analyze
 
@@ -236,3 +236,32 @@ def test_renaming_a_block_renames_every_instance():
     assert list(g.blocks) == ["Residual"] and node.params["block"] == "Residual"
     with pytest.raises(GraphEditError, match="reserved"):
         RenameBlock(g, "Residual", "Network")
+
+
+def test_built_in_blocks_are_valid_and_a_nested_one_comes_in_with_its_parts():
+    from graph.block_library import built_in_blocks
+
+    blocks = {d.name: d for d in built_in_blocks()}
+    assert {"ConvBNAct", "ResidualBasic", "ResidualBottleneck", "Inception", "DenseBlock",
+            "Fire", "SqueezeExcitation", "MBConv"} <= set(blocks)
+    for definition in blocks.values():
+        assert analyze(definition.graph).is_valid, definition.name
+    g = residual_project().graph
+    add = AddBlock(g, blocks["MBConv"], (0, 0))
+    add.do()
+    assert list(g.blocks) == ["SqueezeExcitation", "MBConv"]
+    inner_se = g.blocks["MBConv"].graph.find("se")
+    assert inner_se.block is g.blocks["SqueezeExcitation"]  # the project's copy, not the library's
+    assert inner_se.block is not blocks["SqueezeExcitation"]
+    saved = parse_project(Project(g).dumps())
+    assert list(saved.graph.blocks) == ["SqueezeExcitation", "MBConv"]
+    add.undo()
+    assert not g.blocks
+
+
+def test_a_block_cannot_be_added_inside_itself():
+    g = residual_project().graph
+    GroupIntoBlock(g, ids(g, BLOCK1), "Residual").do()
+    definition = g.blocks["Residual"]
+    with pytest.raises(GraphEditError, match="cannot contain itself"):
+        AddBlock(definition.graph, definition)
