@@ -57,13 +57,50 @@ def timed(step, reps: int) -> float:
     return (time.perf_counter() - start) / reps
 
 
+def residual_cnn_in_blocks():
+    """residual-cnn with its stem and both residual blocks grouped into blocks (block-heavy:
+    three nested submodules of two block types), and how its state_dict keys map to the
+    flat twin's."""
+    from graph.blocks import GroupIntoBlock
+
+    graph = build_template("residual-cnn").graph
+    prefix = {}
+    for name, layers in (("Stem", ["stem", "stem_bn", "stem_relu"]),
+                         ("Residual", [f"block1_{n}" for n in ("conv1", "bn1", "relu", "conv2",
+                                                                "bn2", "add", "out")]),
+                         ("Residual2", [f"block2_{n}" for n in ("conv1", "bn1", "relu",
+                                                                 "conv2", "bn2", "add",
+                                                                 "out")])):
+        command = GroupIntoBlock(graph, [graph.find(n).id for n in layers], name)
+        command.do()
+        prefix[graph.node(command.block_node_id).name + "."] = ""
+    return graph, prefix
+
+
+# Graphs that are not templates: name -> (build() -> (graph, key prefixes to drop), twin key)
+GRAPHS = {"residual-cnn-blocks": (residual_cnn_in_blocks, "residual-cnn")}
+
+
 def measure(key: str, steps: int, warmup: int, control: bool) -> dict[str, float]:
-    compiled = compile_graph(build_template(key).graph)
+    prefixes: dict[str, str] = {}
+    if key in GRAPHS:
+        build, key = GRAPHS[key]
+        graph, prefixes = build()
+    else:
+        graph = build_template(key).graph
+    compiled = compile_graph(graph)
     models: dict[str, nn.Module] = {"compiled": compiled, "twin": TWINS[key]()}
     if control:  # a second twin: twin vs twin shows the noise floor of this machine
         models["twin_again"] = TWINS[key]()
-    for model in models.values():
-        model.load_state_dict(compiled.state_dict())
+    flat = {}
+    for name, value in compiled.state_dict().items():
+        for prefix, to in prefixes.items():
+            if name.startswith(prefix):
+                name = to + name[len(prefix):]
+        flat[name] = value
+    compiled_weights = compiled.state_dict()
+    for name, model in models.items():
+        model.load_state_dict(compiled_weights if name == "compiled" else flat)
         model.train()
     x, y = example_input(key, BATCH), example_target(key, BATCH)
     runs = {name: make_step(key, model, x, y) for name, model in models.items()}
@@ -101,8 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per model first")
-    parser.add_argument("--templates", default=",".join(TEMPLATES),
-                        help="comma-separated template keys")
+    parser.add_argument("--templates", default=",".join([*TEMPLATES, *GRAPHS]),
+                        help="comma-separated template keys (and " + ", ".join(GRAPHS) + ")")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="skip the second twin (twin vs twin = the noise floor)")
     args = parser.parse_args(argv)
