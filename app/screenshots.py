@@ -20,7 +20,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt  # noqa: E402 - after choosing the platform
 
 
-def main(out_dir: str = "resources/screenshots") -> None:
+def main(out_dir: str = "resources/screenshots", only: str = "") -> None:
+    """Every screenshot, or with ``only`` = "blocks" just the block views (quick to redo)."""
     from PySide6.QtCore import QStandardPaths
 
     QStandardPaths.setTestModeEnabled(True)  # never touch the user's settings or recovery
@@ -55,6 +56,34 @@ def main(out_dir: str = "resources/screenshots") -> None:
         idle(0.2)
         window.grab().save(str(out / f"{name}.png"))
         print(out / f"{name}.png")
+
+    # Blocks: the residual CNN grouped into blocks as a user does it (select, Ctrl+G,
+    # rename), and one block opened to edit inside.
+    window = MainWindow(Document(build_template("residual-cnn")))
+    graph = window.document.graph
+    for name, layers in (("Stem", ["stem", "stem_bn", "stem_relu"]),
+                         ("BasicBlock", [f"block1_{n}" for n in ("conv1", "bn1", "relu",
+                                                                  "conv2", "bn2", "add",
+                                                                  "out")]),
+                         ("WideBlock", ["widen", "widen_bn", "widen_relu"] +
+                          [f"block2_{n}" for n in ("conv1", "bn1", "relu", "conv2", "bn2",
+                                                   "add", "out")])):
+        window.scene.select_nodes([graph.find(n).id for n in layers])
+        window.blocks.group()
+        window.blocks.rename(name)
+    window.auto_layout()
+    block = next(n for n in graph.nodes if n.block is not None and n.block.name == "BasicBlock")
+    shoot(window, "editor-blocks", block.name)
+    window.document.open_block(block.block)
+    idle(0.3)
+    window.scene.select_nodes([window.document.shown_graph.find("block1_add").id])
+    idle(0.2)
+    window.grab().save(str(out / "editor-block-opened.png"))
+    print(out / "editor-block-opened.png")
+    window.document.undo_stack.setClean()
+    window.close()
+    if only == "blocks":
+        return
 
     first_layer = {"hello-mlp": "fc1", "digits-cnn": "conv1", "lstm-forecast": "lstm",
                    "char-gru": "gru", "residual-cnn": "block1_add"}

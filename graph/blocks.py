@@ -68,9 +68,12 @@ class BlockDefinition:
     @property
     def default_name(self) -> str:
         """Instance names: ConvBNAct -> conv_bn_act1."""
-        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_",
-                       self.name).lower()
-        return re.sub(r"[^a-z0-9_]", "_", snake) or "block"
+        return self.stem(self.name)
+
+    @staticmethod
+    def stem(name: str) -> str:
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+        return re.sub(r"[^a-z0-9_]", "_", re.sub(r"\d+$", "", snake)) or "block"
 
     @property
     def spec(self) -> LayerSpec:
@@ -233,6 +236,7 @@ class GroupIntoBlock(Command):
                        if (e.source, e.source_port) == (src, port)]
             top = min(chosen[e.target].position[1] for e in targets)
             x = inner.add_node("Input", name=inner_free(inner, name),
+                               params=self._input_params(src, port),
                                position=(chosen[targets[0].target].position[0], top - 100))
             for e in targets:
                 inner.connect(Edge(x.id, "out", e.target, e.target_port))
@@ -251,6 +255,20 @@ class GroupIntoBlock(Command):
         assert self.name is not None
         self._definition = BlockDefinition(self.name, inner)
         self._position = centre
+
+    def _input_params(self, src: str, port: str) -> dict[str, Any]:
+        """An inner Input says what the block is fed where it was made (when an Input kind
+        can say it); the instances' own shapes are what counts."""
+        from graph.layers.io import INPUT_KINDS
+        from graph.validate import analyze
+
+        t = analyze(self.graph).info[src].outputs.get(port)
+        if t is None:
+            return {}
+        if t.dtype == "long":
+            return {"kind": "tokens", "shape": t.dims} if len(t.dims) == 1 else {}
+        kind = {INPUT_KINDS[k][0]: k for k in ("vector", "sequence", "image")}.get(len(t.dims))
+        return {"kind": kind, "shape": t.dims} if kind else {}
 
     def _order(self, node_id: str) -> int:
         return [n.id for n in self.graph.nodes].index(node_id)
@@ -498,6 +516,7 @@ class RenameBlock(Command):
     graph: Graph
     old: str
     new: str
+    _renamed: list[tuple[Graph, str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         problem = block_name_problem(self.new)
@@ -520,6 +539,19 @@ class RenameBlock(Command):
 
     def do(self) -> None:
         self._rename(self.old, self.new)
+        # instances still named after the old name (my_block1) follow it (basic_block1)
+        definition = self.graph.blocks[self.new]
+        old_stem = BlockDefinition.stem(self.old)
+        self._renamed = []
+        for g in [self.graph, *(d.graph for d in self.graph.blocks.values())]:
+            for n in definition.instances(g):
+                digits = n.name[len(old_stem):]
+                if n.name.startswith(old_stem) and digits.isdigit():
+                    new = g.unique_name(definition.default_name)
+                    self._renamed.append((g, n.id, n.name, new))
+                    g.rename(n.id, new)
 
     def undo(self) -> None:
+        for g, node_id, old, _ in reversed(self._renamed):
+            g.rename(node_id, old)
         self._rename(self.new, self.old)

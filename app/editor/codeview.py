@@ -139,6 +139,7 @@ class CodeView(QWidget):
         """Regenerate the code now."""
         self._timer.stop()
         self._stale = False
+        self.document.analyze_pending()  # shown right after an edit: its analysis first
         code = generate_code(self.document.graph, self.document.analysis,
                              getattr(self.document.project, "name", ""))
         if code == self.editor.toPlainText():

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import (QFormLayout, QFrame, QLabel, QLineEdit, QScrollArea, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFormLayout, QFrame, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from app.editor.form_widgets import set_text_color, text_label, tune_form
 from app.editor.inspector_sections import IssuesSection, NetworkTotals, ParamsForm, ShapesSection
@@ -99,6 +99,12 @@ class InspectorWidget(QWidget):
 
         self.description = text_label(wrap=True)
         page.addWidget(self.description)
+        self.open_block = QPushButton("Open Block (edit inside)")
+        self.open_block.setToolTip("Edit the layers inside this block; every instance follows "
+                                   "(double-click the card does the same)")
+        self.open_block.clicked.connect(self._open_block)
+        self.open_block.hide()
+        page.addWidget(self.open_block)
 
         self.params_form = ParamsForm(page, self, self._param_edited)
         self.param_error = self.params_form.error
@@ -180,8 +186,9 @@ class InspectorWidget(QWidget):
     def _build_for(self, node: Node) -> None:
         spec = node.spec
         color = category_color(spec.category)
-        self.header.setText(f"<span style='font-size:large; font-weight:600'>{spec.type}</span>"
-                            f"&nbsp;&nbsp;<span>{spec.category}</span>")
+        self.header.setText(f"<span style='font-size:large; font-weight:600'>"
+                            f"{node.type_label}</span>&nbsp;&nbsp;<span>{spec.category}</span>")
+        self.open_block.setVisible(node.block is not None)
         self.header.setStyleSheet(
             f"QLabel {{ background: {color.name()}; color: {text_color_on(color).name()};"
             f" border-radius: 5px; padding: 6px 10px; }}")
@@ -192,6 +199,11 @@ class InspectorWidget(QWidget):
         self.params_form.build(node)
         self._built_for = node.id
         self._refresh_values(node)
+
+    def _open_block(self) -> None:
+        node = self._node()
+        if node is not None and node.block is not None:
+            self.document.open_block(node.block)
 
     def _clear_editors(self) -> None:
         self.params_form.clear()

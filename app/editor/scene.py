@@ -14,7 +14,7 @@ from app.document import Document
 from app.editor.style import category_color
 from app.editor.wires import CardGrid, straight_path, wire_path
 from graph.commands import Compound, Connect, Disconnect, RemoveNode
-from graph.formatting import format_count, format_macs
+from graph.formatting import format_macs
 from graph.layout import CARD_HEADER as HEADER_HEIGHT
 from graph.layout import CARD_PAD, DEFAULT_DIRECTION, LAYER_GAP, card_rows
 from graph.layout import CARD_ROW as ROW_HEIGHT
@@ -180,8 +180,7 @@ class NodeItem(QGraphicsObject):
         self.lines = [f"{k}: {format_value(node.params[k])}" for k in spec.key_params]
         if node.block is not None:  # what is inside; the totals come with the analysis
             layers = len(node.block.graph) - len(spec.inputs) - len(spec.outputs)
-            self.lines = [f"{layers} layer{'s' if layers != 1 else ''} · double-click to open",
-                          self.totals]
+            self.lines = [f"{layers} layer{'s' if layers != 1 else ''} inside", self.totals]
         in_ports = [p.name for p in spec.input_ports(node.params)]
         out_ports = [p.name for p in spec.output_ports(node.params)]
         self.height = HEADER_HEIGHT + card_rows(node, self.direction) * ROW_HEIGHT + CARD_PAD
@@ -639,7 +638,7 @@ class GraphScene(QGraphicsScene):
             node = graph.node(node_id) if graph.has_node(node_id) else None
             if node is not None and node.block is not None:
                 info = analysis.info.get(node_id)
-                totals = (f"{format_count(info.params)} params · {format_macs(info.macs)} MACs"
+                totals = (f"{format_macs(info.params)} params · {format_macs(info.macs)} MACs"
                           if info is not None and info.outputs else "totals: connect it")
                 if totals != item.totals:
                     item.totals = totals

@@ -231,9 +231,11 @@ def test_renaming_a_block_renames_every_instance():
     rename.do()
     node = g.node(group.block_node_id)
     assert node.params["block"] == "BasicBlock" and node.type_label == "BasicBlock"
+    assert node.name == "basic_block1"  # it had the old name's default name: it follows
     assert list(g.blocks) == ["BasicBlock"]
     rename.undo()
     assert list(g.blocks) == ["Residual"] and node.params["block"] == "Residual"
+    assert node.name == "residual1"
     with pytest.raises(GraphEditError, match="reserved"):
         RenameBlock(g, "Residual", "Network")
 
