@@ -149,7 +149,7 @@ def _transformer_cost(ins, outs, p):
 
 
 TRANSFORMER = LayerSpec(
-    type="TransformerEncoderLayer", category="Recurrent",
+    type="TransformerEncoderLayer", category="Attention",
     description="Self-attention + feed-forward block over (N, T, E).",
     params=(ParamSpec("nhead", "int", 4, "Attention heads (must divide the width).",
                       min=1, max=256),
