@@ -213,7 +213,10 @@ def torch_attempt(spec: LayerSpec, params: dict[str, Any], ins: list[TensorType]
         pytest.fail(f"{spec.type}: add a plain-torch reference for module {spec.module!r} to "
                     f"TORCH_OPS")
     try:
-        if kind in ("nn", "recurrent"):
+        if kind in ("nn", "recurrent") and spec.module in TORCH_OPS:  # called its own way
+            layer = getattr(nn, cls)(**spec.module_args(ins, params))  # (attention: q, k, v)
+            out = TORCH_OPS[spec.module](xs, params, layer)
+        elif kind in ("nn", "recurrent"):
             out = getattr(nn, cls)(**spec.module_args(ins, params))(*xs)
         elif kind == "ops" and spec.module in OWN_MODULES:  # the reference needs its weights
             layer = OWN_MODULES[spec.module](**spec.module_args(ins, params))

@@ -19,6 +19,7 @@ def _attention(xs, p, m):
     """Multi-head attention written out from the compiled module's weights: project, split
     into heads, softmax(Q·Kᵀ/√d)·V, join the heads, project; the weights averaged over heads."""
     query, key_value = xs[0], xs[-1]
+    m(query, key_value, key_value)  # what torch itself accepts (raises where it refuses)
     e, h = query.shape[-1], p["num_heads"]
     if m.in_proj_weight is not None:
         wq, wk, wv = m.in_proj_weight.split(e)
