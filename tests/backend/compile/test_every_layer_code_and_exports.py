@@ -93,3 +93,18 @@ def test_onnx_reproduces_the_layer(type_name, tmp_path):
     assert len(got) == len(want)
     for g, w in zip(got, want):
         torch.testing.assert_close(torch.from_numpy(g), w, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("type_name", LAYER_TYPES)
+def test_pt2_reproduces_the_layer(type_name, tmp_path):
+    """torch.export with a dynamic batch (as the pt2 export does), saved and loaded."""
+    _, _, model, xs = default_case(type_name)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with torch.no_grad():
+        program = torch.export.export(model, tuple(xs),
+                                      dynamic_shapes=[{0: batch} for _ in xs])
+        path = tmp_path / "layer.pt2"
+        torch.export.save(program, str(path))
+        loaded = torch.export.load(str(path)).module()
+        for got, want in zip(as_tuple(loaded(*xs)), as_tuple(model(*xs)), strict=True):
+            torch.testing.assert_close(got, want)
