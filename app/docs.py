@@ -121,6 +121,53 @@ little data. Set its out_features to your number of classes.
 the Test tab's "Teach the camera". The pretrained weights download once when online; offline,
 point the backbone's weights_file at a local .pth file. Unfreeze the last blocks (unfreeze_last)
 to fine-tune once the head has learned.""",
+    "mobilenet-digits": """\
+A miniature MobileNetV3, the family of networks built to run on phones, on the handwritten
+digits — and a tour of LayerForge's blocks.
+
+**Depthwise-separable convolutions.** A DepthwiseConv2d filters each channel on its own (9
+weights per channel for a 3x3 window) and a 1x1 Conv2d then mixes the channels. Together they
+do the job of a full 3x3 convolution with a fraction of the weights and multiply-adds.
+
+**The MBConv block.** `stage1`, `stage2` and `stage3` are *block instances*: double-click one
+to open its inside. Each is an inverted residual: a 1x1 `expand` to more channels, a 3x3
+`depthwise` convolution, a squeeze-excitation block `se` (nested inside: it averages each
+channel to one number and turns those into a gate between 0 and 1 per channel, so the block
+can turn channels up or down), a 1x1 `project` back to the input's channels, and an Add skip
+connection. `stage1` is the built-in MBConv (16 channels); `stage2` and `stage3` share the
+wider MBConvWide definition (32 channels, 96 inside) but each has its own weights. Hardswish,
+x·ReLU6(x + 3)/6, is MobileNetV3's cheap version of Swish.
+
+**Between the blocks.** A skip connection needs the same shape on both sides, so the size
+changes happen outside them: `down1_dw` (stride 2) halves the image to 8x8 and `down1_pw`
+widens it to 32 channels. At the end `head` widens to 128 channels, `gap` averages over the
+image and `fc` classifies.
+
+**What to try.** Compare its parameter count and multiply-adds with `digits-cnn` and
+`residual-cnn` (it reaches about 99% with a fraction of their weights). Open MBConvWide and
+change its `expand` width: both instances follow.""",
+    "vit-digits": """\
+A small vision transformer (ViT): the architecture that reads an image like a sentence.
+
+**Patches as tokens.** `patches` is a Conv2d whose 4x4 window moves 4 pixels at a time, so it
+cuts the 16x16 image into 16 non-overlapping patches and turns each into a vector of 64
+numbers. `tokens` (Flatten from dim 2) and `to_sequence` (Transpose) rearrange that into a
+sequence of 16 tokens, (N, 16, 64), the shape a transformer reads.
+
+**Class token and positions.** `cls` puts one extra learned token in front (17 tokens); after
+the encoder, that token's vector summarises the whole image. Attention ignores order, so `pos`
+adds a learned vector per position, telling the network where each patch came from.
+
+**The encoder.** `encoder1`–`encoder3` are transformer encoder layers: in each, every token
+attends to every other (4 heads), then a small feed-forward network (GELU) transforms each
+token; LayerNorm comes first in each part (norm_first, as in ViT), with a skip connection
+around each. `cls_out` (Slice 0:1 along the tokens) keeps only the class token, `norm` and `fc`
+classify it.
+
+**What to try.** Transformers have no built-in idea that neighbouring pixels belong together,
+so they need more data or augmentation than a CNN: compare it with `digits-cnn` in the run
+history, then turn the shift/rotate augmentation off and watch the gap between training and
+validation loss grow. Try patch size 2 (64 tokens) or a fourth encoder layer.""",
 }
 
 

@@ -150,6 +150,129 @@ class Transfer(nn.Module):
         return self.head(self.backbone(image))
 
 
+class SqueezeExcitation(nn.Module):
+    """The SqueezeExcitation block (graph/block_library.py): pool each channel to one value,
+    a 1×1 bottleneck turns those into a gate per channel, the input is scaled by its gate."""
+
+    def __init__(self, channels: int, reduced: int) -> None:
+        super().__init__()
+        self.squeeze = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, reduced, 1)
+        self.relu = nn.ReLU()
+        self.expand = nn.Conv2d(reduced, channels, 1)
+        self.gate = nn.Hardsigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.expand(self.relu(self.reduce(self.squeeze(x)))))
+
+
+class MBConv(nn.Module):
+    """The MBConv block (built-in MBConv: 16 channels, 32 inside; MBConvWide of
+    mobilenet-digits: 32, 96 inside): 1×1 expand, 3×3 depthwise, squeeze-excitation, 1×1
+    project, plus the skip connection."""
+
+    def __init__(self, channels: int, expanded: int) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(channels, expanded, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(expanded)
+        self.act1 = nn.Hardswish()
+        self.depthwise = nn.Conv2d(expanded, expanded, 3, padding=1, groups=expanded,
+                                   bias=False)
+        self.bn2 = nn.BatchNorm2d(expanded)
+        self.act2 = nn.Hardswish()
+        self.se = SqueezeExcitation(expanded, expanded // 4)
+        self.project = nn.Conv2d(expanded, channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act1(self.bn1(self.expand(x)))
+        y = self.se(self.act2(self.bn2(self.depthwise(y))))
+        return self.bn3(self.project(y)) + x
+
+
+class MobileNetDigits(nn.Module):
+    """mobilenet-digits: conv stem, an MBConv at 16 channels, a stride-2 depthwise + 1×1
+    convolution to 32 channels at 8×8, two MBConvs there, a 1×1 head convolution, global
+    average pooling, linear classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(16)
+        self.stem_act = nn.Hardswish()
+        self.stage1 = MBConv(16, 32)
+        self.down1_dw = nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16, bias=False)
+        self.down1_dw_bn = nn.BatchNorm2d(16)
+        self.down1_dw_act = nn.Hardswish()
+        self.down1_pw = nn.Conv2d(16, 32, 1, bias=False)
+        self.down1_pw_bn = nn.BatchNorm2d(32)
+        self.stage2 = MBConv(32, 96)
+        self.stage3 = MBConv(32, 96)
+        self.head = nn.Conv2d(32, 128, 1, bias=False)
+        self.head_bn = nn.BatchNorm2d(128)
+        self.head_act = nn.Hardswish()
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = self.stage1(self.stem_act(self.stem_bn(self.stem(image))))
+        x = self.down1_dw_act(self.down1_dw_bn(self.down1_dw(x)))
+        x = self.stage3(self.stage2(self.down1_pw_bn(self.down1_pw(x))))
+        x = self.gap(self.head_act(self.head_bn(self.head(x))))
+        return self.fc(self.drop(self.flatten(x)))
+
+
+class ClassToken(nn.Module):
+    """A learned token (starting at zeros) put in front of the sequence: (N, T, E) ->
+    (N, T + 1, E)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """A learned vector per position added to the sequence (N, T, E)."""
+
+    def __init__(self, length: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(1, length, dim) * 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class ViTDigits(nn.Module):
+    """vit-digits: 4×4 patches embedded to 64 features (16 tokens), a class token and
+    learned positions, three pre-norm GELU transformer encoder layers, the class token
+    read out, LayerNorm, linear classifier."""
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        self.patches = nn.Conv2d(1, width, 4, stride=4)
+        self.tokens = nn.Flatten(2)
+        self.cls = ClassToken(width)
+        self.pos = PositionEmbedding(17, width)
+        for i in (1, 2, 3):
+            self.add_module(f"encoder{i}", nn.TransformerEncoderLayer(
+                width, 4, dim_feedforward=128, dropout=0.1, activation="gelu",
+                norm_first=True, batch_first=True))
+        self.flatten = nn.Flatten()
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, 10)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = self.tokens(self.patches(image)).transpose(1, 2)  # (N, 16, 64)
+        x = self.pos(self.cls(x))
+        x = self.encoder3(self.encoder2(self.encoder1(x)))
+        return self.fc(self.norm(self.flatten(x[:, 0:1])))
+
+
 TWINS: dict[str, Callable[[], nn.Module]] = {
     "hello-mlp": HelloMLP,
     "digits-cnn": DigitsCNN,
@@ -157,6 +280,8 @@ TWINS: dict[str, Callable[[], nn.Module]] = {
     "char-gru": CharGRU,
     "residual-cnn": ResidualCNN,
     "transfer": Transfer,
+    "mobilenet-digits": MobileNetDigits,
+    "vit-digits": ViTDigits,
 }
 
 # What one sample is, per template: (shape without batch, dtype, token id bound).
@@ -167,12 +292,15 @@ _INPUTS: dict[str, tuple[tuple[int, ...], torch.dtype, int]] = {
     "char-gru": ((64,), torch.int64, TEXT_VOCAB_SIZE),
     "residual-cnn": ((1, 16, 16), torch.float32, 0),
     "transfer": ((3, 128, 128), torch.float32, 0),
+    "mobilenet-digits": ((1, 16, 16), torch.float32, 0),
+    "vit-digits": ((1, 16, 16), torch.float32, 0),
 }
 # Regression templates (values per sample); the rest are classifiers: (classes, time steps
 # labelled per sample, 0 for one label per sample).
 _REGRESSION = {"lstm-forecast": 1}
 _CLASSES = {"hello-mlp": (10, 0), "digits-cnn": (10, 0), "char-gru": (TEXT_VOCAB_SIZE, 64),
-            "residual-cnn": (10, 0), "transfer": (2, 0)}
+            "residual-cnn": (10, 0), "transfer": (2, 0), "mobilenet-digits": (10, 0),
+            "vit-digits": (10, 0)}
 
 
 def example_input(key: str, batch: int, seed: int = 0) -> torch.Tensor:

@@ -164,6 +164,114 @@ def transfer_learning() -> Project:
         epochs=10, learning_rate=1e-3, batch_size=16, optimizer="adamw", flip=True)
 
 
+def _wide_mbconv(b: Builder, channels: int, expanded: int) -> None:
+    """Register MBConv variants for ``channels`` channels (``expanded`` inside) in ``b``'s
+    blocks: the built-in MBConv and SqueezeExcitation are drawn for 16 and 32 channels."""
+    from graph.blocks import BlockDefinition
+
+    se = Builder()
+    x = se.add("Input", "x", kind="image", shape=(expanded, 8, 8))
+    gate = se.chain(x, ("AdaptiveAvgPool2d", "squeeze"),
+                    ("Conv2d", "reduce", {"out_channels": expanded // 4, "kernel_size": (1, 1)}),
+                    ("ReLU", "relu"),
+                    ("Conv2d", "expand", {"out_channels": expanded, "kernel_size": (1, 1)}),
+                    ("Hardsigmoid", "gate"))
+    se.add("Output", "out", se.add("BroadcastMultiply", "scale", [x, gate]))
+    auto_layout(se.graph)
+    b.graph.blocks.add(BlockDefinition(
+        "SqueezeExcitationWide", se.graph, f"Squeeze-excitation for {expanded} channels "
+        f"(bottleneck {expanded // 4}): one gate per channel from the pooled image."))
+
+    mb = Builder()
+    mb.graph.blocks = b.graph.blocks
+    x = mb.add("Input", "x", kind="image", shape=(channels, 8, 8))
+    y = mb.chain(x, ("Conv2d", "expand", {"out_channels": expanded, "kernel_size": (1, 1),
+                                          "bias": False}),
+                 ("BatchNorm2d", "bn1"), ("Hardswish", "act1"),
+                 ("DepthwiseConv2d", "depthwise", {"padding": (1, 1), "bias": False}),
+                 ("BatchNorm2d", "bn2"), ("Hardswish", "act2"))
+    y = mb.add("Block", "se", y, block="SqueezeExcitationWide")
+    y = mb.chain(y, ("Conv2d", "project", {"out_channels": channels, "kernel_size": (1, 1),
+                                           "bias": False}),
+                 ("BatchNorm2d", "bn3"))
+    mb.add("Output", "out", mb.add("Add", "add", [y, x]))
+    auto_layout(mb.graph)
+    b.graph.blocks.add(BlockDefinition(
+        "MBConvWide", mb.graph, f"MBConv for {channels} channels: 1×1 expand to {expanded}, "
+        f"3×3 depthwise, squeeze-excitation, 1×1 project, plus the skip connection."))
+
+
+def mobilenet_digits() -> Project:
+    from graph.block_library import built_in_blocks
+
+    b = Builder()
+    mbconv = next(d for d in built_in_blocks() if d.name == "MBConv")
+    # the built-in MBConv holds its own SqueezeExcitation: the project registers that one
+    b.graph.blocks.add(next(n.block for n in mbconv.graph.nodes if n.block is not None))
+    b.graph.blocks.add(mbconv)
+    _wide_mbconv(b, 32, 96)
+
+    def down(source: Node, stage: str, channels: int) -> Node:
+        """Halve H and W with a stride-2 depthwise convolution, then change the channels
+        with a 1×1 convolution (no activation after it, like an MBConv's projection)."""
+        return b.chain(
+            source, ("DepthwiseConv2d", f"{stage}_dw", {"stride": (2, 2), "padding": (1, 1),
+                                                        "bias": False}),
+            ("BatchNorm2d", f"{stage}_dw_bn"), ("Hardswish", f"{stage}_dw_act"),
+            ("Conv2d", f"{stage}_pw", {"out_channels": channels, "kernel_size": (1, 1),
+                                       "bias": False}),
+            ("BatchNorm2d", f"{stage}_pw_bn"))
+
+    x = b.add("Input", "image", kind="image", shape=(1, 16, 16))
+    y = b.chain(x, ("Conv2d", "stem", {"out_channels": 16, "kernel_size": (3, 3),
+                                       "padding": (1, 1), "bias": False}),
+                ("BatchNorm2d", "stem_bn"), ("Hardswish", "stem_act"))
+    y = b.add("Block", "stage1", y, block="MBConv")
+    y = down(y, "down1", 32)
+    y = b.add("Block", "stage2", y, block="MBConvWide")
+    y = b.add("Block", "stage3", y, block="MBConvWide")
+    out = b.chain(y, ("Conv2d", "head", {"out_channels": 128, "kernel_size": (1, 1),
+                                         "bias": False}),
+                  ("BatchNorm2d", "head_bn"), ("Hardswish", "head_act"),
+                  ("AdaptiveAvgPool2d", "gap"), ("Flatten", "flatten"),
+                  ("Dropout", "drop", {"p": 0.2}), ("Linear", "fc", {"out_features": 10}))
+    b.add("Output", "digit", out)
+    return b.project(
+        "Small MobileNet (depthwise-separable, squeeze-excitation, Hardswish)",
+        "A MobileNetV3-style network on the handwritten digits: a convolution stem, then "
+        "MBConv blocks (1×1 expand, 3×3 depthwise, squeeze-excitation, 1×1 project, skip "
+        "connection) with a stride-2 depthwise convolution between the stages, global "
+        "average pooling and a linear classifier.",
+        {"name": "digits", "options": {}}, epochs=30, learning_rate=3e-3, batch_size=32,
+        optimizer="adamw", weight_decay=1e-4, schedule="one_cycle", shift=1, rotate=8.0)
+
+
+def vit_digits() -> Project:
+    b = Builder()
+    width = 64
+    x = b.add("Input", "image", kind="image", shape=(1, 16, 16))
+    y = b.chain(x, ("Conv2d", "patches", {"out_channels": width, "kernel_size": (4, 4),
+                                          "stride": (4, 4)}),
+                ("Flatten", "tokens", {"start_dim": 2}),
+                ("Transpose", "to_sequence", {"dim0": 1, "dim1": 2}),
+                ("ClassToken", "cls"), ("PositionEmbedding", "pos"))
+    for i in (1, 2, 3):
+        y = b.add("TransformerEncoderLayer", f"encoder{i}", y, nhead=4, dim_feedforward=128,
+                  dropout=0.1, activation="gelu", norm_first=True)
+    out = b.chain(y, ("Slice", "cls_out", {"dim": 1, "start": 0, "end": 1}),
+                  ("Flatten", "flatten"), ("LayerNorm", "norm"),
+                  ("Linear", "fc", {"out_features": 10}))
+    b.add("Output", "digit", out)
+    return b.project(
+        "Small vision transformer (patches, class token, transformer blocks)",
+        "A ViT on the handwritten digits: the 16x16 image is cut into 16 patches of 4x4 "
+        "pixels, each embedded as a token; a learned class token and position embeddings are "
+        "added, three transformer encoder blocks let every token attend to every other, and "
+        "the class token is read out and classified.",
+        {"name": "digits", "options": {}}, epochs=60, learning_rate=2e-3, batch_size=32,
+        optimizer="adamw", weight_decay=5e-2, schedule="one_cycle", shift=1, rotate=8.0)
+
+
 def blank_network() -> Project:
     return Project(name="Untitled", description=(
         "An empty canvas. Drag layers from the Layers panel (or double-click the canvas and "
@@ -184,6 +292,11 @@ TEMPLATES: dict[str, Template] = {t.key: t for t in (
     Template("char-gru", "Character-level text generator", char_gru),
     Template("residual-cnn", "Small residual CNN", residual_cnn),
     Template("transfer", "Transfer learning: pretrained backbone + new head", transfer_learning),
+    Template("mobilenet-digits",
+             "Small MobileNet (depthwise-separable, squeeze-excitation, Hardswish)",
+             mobilenet_digits),
+    Template("vit-digits", "Small vision transformer (patches, class token, transformer blocks)",
+             vit_digits),
 )}
 
 

@@ -121,7 +121,7 @@ def test_state_dict_keys_are_stable_and_named_after_nodes(key):
     names = {n.name for n in graph.nodes}
     assert {k.split(".")[0] for k in keys} <= names
     with_weights = {n.name for n in graph.nodes
-                    if n.spec.module.startswith(("nn.", "recurrent.", "pretrained."))
+                    if n.spec.module.startswith(("nn.", "recurrent.", "pretrained.", "ops.", "block"))
                     and analyze(graph).info[n.id].params}
     assert with_weights == {k.split(".")[0] for k in keys if k.endswith(("weight",
                                                                           "weight_ih_l0"))}
