@@ -92,6 +92,7 @@ class WindowBlocks(QObject):
                                "Keep the selected block in your library: it appears in the "
                                "palette's Blocks category in every project")
         self.bar: BlockBar | None = None
+        self._built_in_cache: list[BlockDefinition] | None = None
 
     def actions(self) -> list[QAction]:
         return [self.act_group, self.act_ungroup, self.act_open, self.act_back,
@@ -114,7 +115,7 @@ class WindowBlocks(QObject):
         return entries
 
     def _built_in(self) -> list[BlockDefinition]:
-        if not hasattr(self, "_built_in_cache"):
+        if self._built_in_cache is None:  # built once per window, when the palette asks
             self._built_in_cache = built_in_blocks()
         return self._built_in_cache
 

@@ -305,13 +305,7 @@ class GroupIntoBlock(Command):
 
 def inner_free(graph: Graph, name: str) -> str:
     """``name`` if no node of ``graph`` has it, else the first free ``name<N>``."""
-    taken = {n.name for n in graph.nodes}
-    if name not in taken:
-        return name
-    i = 2
-    while f"{name}{i}" in taken:
-        i += 1
-    return f"{name}{i}"
+    return free_name({n.name for n in graph.nodes}, name)
 
 
 @dataclass
@@ -344,7 +338,7 @@ class Ungroup(Command):
             name = n.name
             if name in taken:
                 name = f"{node.name}_{n.name}"[:64]
-                name = inner_free_names(taken, name)
+                name = free_name(taken, name)
             taken.add(name)
             ids[n.id] = new_id()
             self._added.append(Node(ids[n.id], n.type, name, dict(n.params),
@@ -405,7 +399,8 @@ class Ungroup(Command):
             self.graph.connect(e)
 
 
-def inner_free_names(taken: set[str], name: str) -> str:
+def free_name(taken: set[str], name: str) -> str:
+    """``name`` if it is not taken, else the first free ``name<N>`` (N from 2)."""
     if name not in taken:
         return name
     i = 2

@@ -14,12 +14,11 @@ import torch.fx as fx
 from torch import nn
 
 from backend.compile import ops
-from backend.compile.ops.base import create_op
+from backend.compile.ops.base import Emitter, chain, create_op
 from graph.layers import LayerSpec
 from graph.model import Node
 from graph.shapes import TensorType
 
-from backend.compile.ops.base import Emitter  # noqa: E402
 
 
 Builder = Callable[[LayerSpec, Node, list[TensorType]], nn.Module]
@@ -57,16 +56,6 @@ _create = create_op
 
 def _call_layer(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
     return _create(g, "call_module", node.name, tuple(args), node.name, node.name)
-
-
-def _chain(op: Callable) -> Emitter:
-    def emit(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
-        result = args[0]
-        for i, arg in enumerate(args[1:]):
-            name = node.name if i == len(args) - 2 else f"{node.name}_{i}"
-            result = _create(g, "call_function", op, (result, arg), name, node.name)
-        return result
-    return emit
 
 
 def _cat(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
@@ -109,8 +98,8 @@ def _recurrent(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) ->
 
 
 EMITTERS: dict[str, Emitter] = {
-    "add": _chain(operator.add),
-    "mul": _chain(operator.mul),
+    "add": chain(operator.add),
+    "mul": chain(operator.mul),
     "cat": _cat,
     "reshape": _reshape,
     "permute": _permute,

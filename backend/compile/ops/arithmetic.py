@@ -7,20 +7,9 @@ from typing import Callable
 import torch
 import torch.fx as fx
 
-from backend.compile.ops.base import Emitter, call_function, create_op
+from backend.compile.ops.base import Emitter, call_function, chain, create_op
 from graph.model import Node
 from graph.shapes import TensorType
-
-
-def _chain(target: Callable) -> Emitter:
-    """in1 op in2 op ... inK, one fx node per step; the last one carries the layer's name."""
-    def emit(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
-        result = args[0]
-        for i, arg in enumerate(args[1:]):
-            name = node.name if i == len(args) - 2 else f"{node.name}_{i}"
-            result = create_op(g, "call_function", target, (result, arg), name, node.name)
-        return result
-    return emit
 
 
 def _average(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
@@ -49,8 +38,8 @@ def _reduction(target: Callable) -> Emitter:
 EMITTERS: dict[str, Emitter] = {  # catalogue module name -> how it appears in forward()
     "sub": call_function(operator.sub),
     "div": call_function(operator.truediv),
-    "maximum": _chain(torch.maximum),
-    "minimum": _chain(torch.minimum),
+    "maximum": chain(torch.maximum),
+    "minimum": chain(torch.minimum),
     "average": _average,
     "matmul": call_function(torch.matmul),
     "broadcast_mul": call_function(operator.mul),

@@ -35,3 +35,14 @@ def call_function(target: Callable, *extra: Any, **kwargs: Any) -> Emitter:
         return create_op(g, "call_function", target, (*args, *rest), node.name, node.name,
                          values)
     return emit
+
+
+def chain(target: Callable) -> Emitter:
+    """in1 op in2 op ... inK, one fx node per step; the last one carries the layer's name."""
+    def emit(g: fx.Graph, node: Node, args: list[fx.Node], out: TensorType) -> fx.Node:
+        result = args[0]
+        for i, arg in enumerate(args[1:]):
+            name = node.name if i == len(args) - 2 else f"{node.name}_{i}"
+            result = create_op(g, "call_function", target, (result, arg), name, node.name)
+        return result
+    return emit
