@@ -1,6 +1,6 @@
 """The blocks a user can drop from the palette: LayerForge's built-in ones (the units of the
 networks practitioners draw: Conv-BN-Act, residual blocks, squeeze-excitation, MBConv,
-Inception, ...) and the user's own library, a folder of block files.
+Inception, a transformer block, ViT's patch embedding, ...) and the user's own library, a folder of block files.
 
 A block file is a project file whose network is one instance of the block (so it is read
 through the same checks as any project, nested blocks included): ``<Name>.block.json``.
@@ -183,6 +183,25 @@ def _mbconv(b: Builder) -> None:
     b.add("Output", "out", b.add("Add", "add", [y, x]))
 
 
+def _transformer_encoder(b: Builder) -> None:
+    x = b.add("Input", "x", kind="sequence", shape=(17, 64))
+    attn = b.chain(x, ("LayerNorm", "ln1"), ("MultiheadAttention", "attn", {"num_heads": 4}))
+    y = b.add("Add", "add1", [x, attn])
+    mlp = b.chain(y, ("LayerNorm", "ln2"), ("Linear", "fc1", {"out_features": 128}),
+                  ("GELU", "gelu"), ("Linear", "fc2", {"out_features": 64}))
+    b.add("Output", "out", b.add("Add", "add2", [y, mlp]))
+
+
+def _patch_embedding(b: Builder) -> None:
+    x = b.add("Input", "x", kind="image", shape=(1, 16, 16))
+    y = b.chain(x, ("Conv2d", "patches", {"out_channels": 64, "kernel_size": (4, 4),
+                                          "stride": (4, 4)}),
+                ("Flatten", "tokens", {"start_dim": 2}),
+                ("Transpose", "to_sequence", {"dim0": 1, "dim1": 2}),
+                ("ClassToken", "cls"), ("PositionEmbedding", "pos"))
+    b.add("Output", "out", y)
+
+
 BUILT_IN: dict[str, tuple[str, Callable[[Builder], None]]] = {
     "ConvBNAct": ("Convolution, batch normalisation and ReLU: the unit most CNNs repeat.",
                   _conv_bn_act),
@@ -201,6 +220,13 @@ BUILT_IN: dict[str, tuple[str, Callable[[Builder], None]]] = {
                           _squeeze_excitation),
     "MBConv": ("MobileNetV2/V3's inverted residual: 1×1 expand, 3×3 depthwise, "
                "squeeze-excitation, 1×1 project, plus the skip connection.", _mbconv),
+    "TransformerEncoderBlock": ("A pre-norm transformer block written out: LayerNorm, "
+                                "self-attention and a skip, LayerNorm, a GELU MLP and a skip "
+                                "(open it to change the heads or the MLP width).",
+                                _transformer_encoder),
+    "PatchEmbedding": ("ViT's input: 4×4 patches embedded by a strided convolution, as a "
+                       "sequence with a learned class token in front and learned positions "
+                       "added.", _patch_embedding),
 }
 
 

@@ -245,7 +245,8 @@ def test_built_in_blocks_are_valid_and_a_nested_one_comes_in_with_its_parts():
 
     blocks = {d.name: d for d in built_in_blocks()}
     assert {"ConvBNAct", "ResidualBasic", "ResidualBottleneck", "Inception", "DenseBlock",
-            "Fire", "SqueezeExcitation", "MBConv"} <= set(blocks)
+            "Fire", "SqueezeExcitation", "MBConv", "TransformerEncoderBlock",
+            "PatchEmbedding"} <= set(blocks)
     for definition in blocks.values():
         assert analyze(definition.graph).is_valid, definition.name
     g = residual_project().graph

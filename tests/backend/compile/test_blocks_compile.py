@@ -118,3 +118,27 @@ def test_torchscript_and_onnx_carry_a_block(tmp_path):
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         None, {"image": x.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(got), want, atol=1e-4, rtol=1e-4)
+
+
+def test_every_built_in_block_compiles_and_its_code_runs():
+    from graph.block_library import built_in_blocks
+
+    for definition in built_in_blocks():
+        g = Graph()
+        (inner_input,) = definition.input_nodes()
+        x = g.add_node("Input", name="x", params=dict(inner_input.params))
+        add = AddBlock(g, definition, (0, 200))
+        add.do()
+        out = g.add_node("Output", name="y")
+        g.connect(Edge(x.id, "out", add.node_id, "x"))
+        g.connect(Edge(add.node_id, "out", out.id, "in"))
+        analysis = analyze(g)
+        assert analysis.is_valid, (definition.name, analysis.summary())
+        model = compile_graph(g, analysis).eval()
+        namespace: dict = {}
+        exec(compile(generate_code(g, analysis), definition.name, "exec"), namespace)  # noqa: S102
+        rebuilt = namespace["Network"]().eval()
+        rebuilt.load_state_dict(model.state_dict())
+        xs = torch.randn(2, *inner_input.params["shape"])
+        with torch.no_grad():
+            torch.testing.assert_close(rebuilt(xs), model(xs), msg=definition.name)
