@@ -55,7 +55,7 @@ def assert_sane(project: Project) -> None:
     view = g.nx_view()
     assert set(view.nodes) == set(ids)
     assert view.number_of_edges() == len(g.edges)
-    assert all(n.type in CATALOGUE for n in g.nodes)
+    assert all(n.type in CATALOGUE or n.block is not None for n in g.nodes)
     # what was loaded can be saved and loads back the same
     again = parse_project(project.dumps())
     assert again.graph.signature() == g.signature()

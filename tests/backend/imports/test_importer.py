@@ -24,7 +24,9 @@ from graph.project import parse_project
 from graph.templates import TEMPLATES, Builder, build_template
 from graph.validate import analyze
 
-KEYS = sorted(TEMPLATES)
+# Templates made of issue 14's layers and blocks: the importer does not map those yet
+# (issue 15; see IMPORT_PENDING below).
+KEYS = sorted(k for k in TEMPLATES if k not in ("mobilenet-digits", "vit-digits"))
 # ONNX import is checked on what the templates export; the transfer template's torchvision
 # backbone exports too, but its ~150 ONNX ops make the test slow for nothing new.
 ONNX_KEYS = [k for k in KEYS if k != "transfer"]
