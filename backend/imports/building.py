@@ -78,13 +78,23 @@ class GraphBuilder:
         self.names = _Names()
         self.state: dict[str, torch.Tensor] = {}
         self.opaque: list[str] = []
+        # where each node came from in the original model's module hierarchy, so ``finish``
+        # can group the nodes of one submodule into a block: node id -> dotted module path of
+        # the op ("layer1.0.conv1" for a layer call, "layer1.0" for a function called in
+        # layer1.0's forward, "" at the top), and module path -> its class name ("BasicBlock")
+        self.scopes: dict[str, str] = {}
+        self.module_classes: dict[str, str] = {}
 
     def add(self, type_name: str, raw_name: str, params: dict[str, Any],
-            sources: list[str], weights: dict[str, torch.Tensor] | None = None) -> Node:
+            sources: list[str | tuple[str, str]], weights: dict[str, torch.Tensor] | None = None,
+            scope: str | None = None) -> Node:
         node = self.graph.add_node(type_name, name=self.names.make(raw_name), params=params)
+        if scope is not None:
+            self.scopes[node.id] = scope
         ports = [p.name for p in node.spec.input_ports(node.params)]
-        for port, src in zip(ports, sources):
-            self.graph.connect(Edge(src, "out", node.id, port))
+        for port, src in zip(ports, sources):  # a source is a node id or (node id, port)
+            src_id, src_port = src if isinstance(src, tuple) else (src, "out")
+            self.graph.connect(Edge(src_id, src_port, node.id, port))
         for key, value in (weights or {}).items():
             self.state[f"{node.name}.{key}"] = value.detach().clone()
         if type_name == "Opaque":
