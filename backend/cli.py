@@ -31,9 +31,24 @@ from graph.templates import TEMPLATES, build_template
 from graph.validate import analyze
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def _is_checkpoint(path: str) -> bool:
+    """A checkpoint by its name, or by its bytes (torch files are zip archives: "PK\\3\\4"),
+    so a checkpoint saved under another name still opens."""
+    if Path(path).suffix.lower() in CHECKPOINT_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False  # load_project names the problem
+
+
 def _open(path: str) -> Project:
     """A project file, or the project inside a checkpoint."""
-    if Path(path).suffix in (".pt", ".pth", ".ckpt"):
+    if _is_checkpoint(path):
         from backend.checkpoint import load_checkpoint
         return load_checkpoint(path).project
     return load_project(path)
@@ -335,9 +350,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     from backend.checkpoint import save_checkpoint
     from backend.imports import import_model, parse_shape
 
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".json", *CHECKPOINT_SUFFIXES):
+        raise LayerForgeError(f"{args.output}: write the import as a checkpoint (-o "
+                              f"{Path(args.output).stem}.pt: the graph with its weights) or as a "
+                              f"project file (-o {Path(args.output).stem}.json: the graph only)")
     shape = parse_shape(args.input_shape) if args.input_shape else None
     result = import_model(args.model, shape)
-    save_checkpoint(args.output, result.checkpoint())
+    if suffix == ".json":
+        save_project(result.project, args.output)
+        result.notes.append(f"{args.output} is a project file: it holds the graph but not the "
+                            f"imported weights (write -o {Path(args.output).stem}.pt to keep "
+                            f"them); training starts from new random weights")
+    else:
+        save_checkpoint(args.output, result.checkpoint())
     graph = result.project.graph
     print(f"imported {result.project.name}: {len(graph.nodes)} nodes, {len(graph.edges)} "
           f"edges, {len(result.opaque)} opaque ({', '.join(result.opaque[:8]) or 'none'})")
@@ -435,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="open a PyTorch model (model.py:ClassName) or an ONNX "
                        "file as an editable graph, saved with its weights as a checkpoint")
     p.add_argument("model", help="model.py:ClassName or model.onnx")
-    p.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt: graph and "
+                   "weights) or project file (.json: the graph only)")
     p.add_argument("--input-shape", help="one sample's shape without the batch, e.g. "
                    "3,224,224 (default: from the model when it says)")
     p.set_defaults(func=cmd_import)

@@ -78,17 +78,19 @@ class GraphBuilder:
         self.names = _Names()
         self.state: dict[str, torch.Tensor] = {}
         self.opaque: list[str] = []
-        # where each node came from in the original model's module hierarchy, so ``finish``
-        # can group the nodes of one submodule into a block: node id -> dotted module path of
-        # the op ("layer1.0.conv1" for a layer call, "layer1.0" for a function called in
-        # layer1.0's forward, "" at the top), and module path -> its class name ("BasicBlock")
+        # where each node came from in the original model's module hierarchy, so the nodes of
+        # one submodule can become a block: node id -> dotted path of the module whose
+        # forward() made the node ("layer1.0" for layer1.0's conv1 and for the add written in
+        # BasicBlock.forward, "" at the top), and module path -> its class name ("BasicBlock")
         self.scopes: dict[str, str] = {}
         self.module_classes: dict[str, str] = {}
+        self.scope: str | None = None  # the scope of nodes added without one
 
     def add(self, type_name: str, raw_name: str, params: dict[str, Any],
             sources: list[str | tuple[str, str]], weights: dict[str, torch.Tensor] | None = None,
             scope: str | None = None) -> Node:
         node = self.graph.add_node(type_name, name=self.names.make(raw_name), params=params)
+        scope = self.scope if scope is None else scope
         if scope is not None:
             self.scopes[node.id] = scope
         ports = [p.name for p in node.spec.input_ports(node.params)]

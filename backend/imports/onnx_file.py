@@ -20,6 +20,7 @@ from backend.compile.opaque import describe
 from backend.errors import ImportModelError
 from backend.imports.building import (EXAMPLE_BATCH, GraphBuilder, ImportResult, finish,
                                       input_params)
+from backend.imports.progress import stage
 from graph.layers.opaque import shapes_text
 from graph.shapes import TensorType
 
@@ -334,6 +335,7 @@ def import_onnx(path: str | os.PathLike, check: bool = True) -> ImportResult:
     import onnx
 
     path = Path(path)
+    stage("reading")
     if not path.is_file():
         raise ImportModelError(f"{path}: no such file")
     try:
@@ -341,11 +343,14 @@ def import_onnx(path: str | os.PathLike, check: bool = True) -> ImportResult:
     except Exception as exc:  # noqa: BLE001 - any parse failure: not an ONNX file
         raise ImportModelError(f"{path}: not a readable ONNX file ({type(exc).__name__})") \
             from None
+    stage("mapping")
     importer = _OnnxImporter(model, str(path))
     builder = importer.run()
+    stage("structuring")
     result = finish(builder, path.stem, f"Imported from the ONNX file {path.name}.",
                     importer.notes)
     if check:
+        stage("checking outputs")
         _check_against_onnxruntime(result, path, importer)
     return result
 

@@ -34,6 +34,7 @@ from backend.errors import ImportModelError
 from backend.compile.opaque import Const, In, describe, encode, function_name, module_class
 from backend.imports.building import (EXAMPLE_BATCH, GraphBuilder, ImportResult, finish,
                                      input_params, tensor_type, verify)
+from backend.imports.progress import stage
 from graph.layers.opaque import shapes_text
 from graph.shapes import TensorType
 
@@ -340,14 +341,28 @@ class _FxImporter:
             return f"{prefix}_{var}" if prefix else var
         return f"{prefix}_{op}" if prefix else op
 
+    def scope_of(self, n: fx.Node) -> str:
+        """The module whose forward() made ``n`` (for a module call: the caller, not the
+        module itself); records the class of every module on the way."""
+        stack = list(n.meta.get("nn_module_stack", {}).values())
+        for path, cls in stack:
+            self.b.module_classes.setdefault(path, getattr(cls, "__name__", str(cls)))
+        if n.op == "call_module" and stack and stack[-1][0] == n.target:
+            stack = stack[:-1]
+        return stack[-1][0] if stack else ""
+
     def value_type(self, n: fx.Node) -> TensorType:
         return tensor_type(self.values[n])
 
     # -- the walk --
     def run(self) -> GraphBuilder:
-        for n in self.gm.graph.nodes:
+        nodes = list(self.gm.graph.nodes)
+        for i, n in enumerate(nodes):
+            if i % 64 == 0:
+                stage("mapping", i / len(nodes))
             if n in self.absorbed:
                 continue
+            self.b.scope = self.scope_of(n)
             if n.op == "placeholder":
                 self.placeholder(n)
             elif n.op == "call_module":
@@ -734,6 +749,7 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
     model.eval()
     inputs = example_inputs(model, input_shapes, input_dtypes)
     layers = _declared_layers(model)
+    stage("tracing")
     gm, notes = trace(model, set(layers))
     recorder = _Recorder(gm)
     try:
@@ -752,9 +768,13 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
         importer.renamed = {str(k): str(v) for k, v in renamed.items()}
     builder = importer.run()
     title = name or type(model).__name__
+    stage("structuring")
     result = finish(builder, title, f"Imported from the PyTorch model {title}.",
                     notes + importer.notes)
-    return verify(result, model, inputs) if check else result
+    if not check:
+        return result
+    stage("checking outputs")
+    return verify(result, model, inputs)
 
 
 def _declared_layers(model: nn.Module) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -780,6 +800,7 @@ def _declared_layers(model: nn.Module) -> dict[str, tuple[str, dict[str, Any]]]:
 def import_python(path: str | os.PathLike, class_name: str,
                   input_shape: tuple[int, ...] | None = None) -> ImportResult:
     """Import ``class_name`` from the Python file ``path`` (which is run, as Python would)."""
+    stage("reading")
     model = load_python_model(path, class_name)
     result = import_module(model, [tuple(input_shape)] if input_shape else None,
                            name=f"{class_name} ({Path(path).name})")

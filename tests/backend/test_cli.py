@@ -220,6 +220,63 @@ def test_validate_opens_the_project_inside_a_checkpoint(mlp_run) -> None:
     assert result.code == 0 and "fc1" in result.out and "(N, 10)" in result.out
 
 
+def test_validate_opens_a_checkpoint_saved_under_another_name(mlp_run, tmp_path: Path) -> None:
+    folder, _ = mlp_run
+    renamed = tmp_path / "model.bin"
+    renamed.write_bytes((folder / "best.pt").read_bytes())
+    result = cli("validate", str(renamed))
+    assert result.code == 0 and "fc1" in result.out
+
+
+# ---- import: what -o writes depends on its name --------------------------------------------
+
+SMALL_NET = """
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(),
+                                  nn.Linear(4 * 6 * 6, 5))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def test_import_to_a_json_name_writes_a_project_file_without_weights(tmp_path: Path) -> None:
+    source = tmp_path / "net.py"
+    source.write_text(SMALL_NET)
+    out = tmp_path / "net.json"
+    result = cli("import", f"{source}:Net", "-o", str(out), "--input-shape", "3,8,8")
+    assert result.code == 0, result.err
+    assert "not the imported weights" in result.out
+    project = load_project(out)  # a project file, not a checkpoint under a .json name
+    assert [n.type for n in project.graph.nodes] == ["Input", "Conv2d", "ReLU", "Flatten",
+                                                      "Linear", "Output"]
+    checked = cli("validate", str(out))
+    assert checked.code == 0 and "valid" in checked.out
+
+
+def test_import_to_a_pt_name_writes_a_checkpoint_with_the_weights(tmp_path: Path) -> None:
+    source = tmp_path / "net.py"
+    source.write_text(SMALL_NET)
+    out = tmp_path / "net.pt"
+    assert cli("import", f"{source}:Net", "-o", str(out), "--input-shape", "3,8,8").code == 0
+    assert "body_0.weight" in load_checkpoint(out).state_dict
+    assert cli("validate", str(out)).code == 0
+
+
+def test_import_to_another_name_is_refused_with_the_two_choices(tmp_path: Path) -> None:
+    source = tmp_path / "net.py"
+    source.write_text(SMALL_NET)
+    result = cli("import", f"{source}:Net", "-o", str(tmp_path / "net.onnx"),
+                 "--input-shape", "3,8,8")
+    one_line_error(result, "net.onnx")
+    assert "net.pt" in result.err and "net.json" in result.err
+    assert not (tmp_path / "net.onnx").exists()
+
+
 # ---- train ---------------------------------------------------------------------------------
 
 def test_train_hello_mlp_writes_checkpoints_and_the_metrics_log(mlp_run) -> None:
