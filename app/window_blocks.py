@@ -84,6 +84,9 @@ class WindowBlocks(QObject):
                                   "Put the selected block's layers back in its place")
         self.act_open = action("&Open Block", self.open_selected, "Ctrl+E",
                                "Edit inside the selected block (every instance follows)")
+        self.act_expand = action("E&xpand Block in Place", self.toggle_expanded,
+                                 "Ctrl+Shift+E", "Show the selected blocks' layers inside "
+                                 "their cards (again: collapse them)")
         self.act_back = action("&Back to Network", self.back, "Alt+Up",
                                "Leave the block being edited")
         self.act_rename = action("Re&name Block…", self.rename, None,
@@ -95,7 +98,7 @@ class WindowBlocks(QObject):
         self._built_in_cache: list[BlockDefinition] | None = None
 
     def actions(self) -> list[QAction]:
-        return [self.act_group, self.act_ungroup, self.act_open, self.act_back,
+        return [self.act_group, self.act_ungroup, self.act_open, self.act_expand, self.act_back,
                 self.act_rename, self.act_save]
 
     # ---- the palette's Blocks ---------------------------------------------------------------
@@ -228,6 +231,17 @@ class WindowBlocks(QObject):
             return False
         self.window.scene.select_nodes(command.added_ids)
         return True
+
+    def toggle_expanded(self) -> list[str]:
+        """Expand the selected block cards in place, or collapse them if all are expanded."""
+        scene = self.window.scene
+        graph = self.window.document.shown_graph
+        ids = [i for i in scene.selected_node_ids() if graph.node(i).block is not None]
+        if not ids:
+            self.window.show_message("select a block first")
+            return []
+        expand = not all(i in scene.expanded for i in ids)
+        return scene.set_expanded(ids, expand)
 
     def open_selected(self) -> None:
         node = self._selected_block()

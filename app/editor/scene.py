@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsObject,
                                QStyleOptionGraphicsItem, QWidget)
 
 from app.document import Document
+from app.editor.block_preview import BlockPreview
 from app.editor.style import category_color
 from app.editor.wires import CardGrid, straight_path, wire_path
 from graph.commands import Compound, Connect, Disconnect, RemoveNode
@@ -158,6 +159,9 @@ class NodeItem(QGraphicsObject):
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.totals = ""  # a block's parameters and MACs (from the analysis)
+        self.width = NODE_WIDTH
+        self.expanded = False  # a block card showing its inside (Expand Block in Place)
+        self.preview: BlockPreview | None = None
         self.strip = LiveStrip(self)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -184,6 +188,8 @@ class NodeItem(QGraphicsObject):
         in_ports = [p.name for p in spec.input_ports(node.params)]
         out_ports = [p.name for p in spec.output_ports(node.params)]
         self.height = HEADER_HEIGHT + card_rows(node, self.direction) * ROW_HEIGHT + CARD_PAD
+        self.width = NODE_WIDTH
+        self._show_inside(node)
         for ports, names, out in ((self.inputs, in_ports, False), (self.outputs, out_ports, True)):
             for name in list(ports):
                 if name not in names:
@@ -202,6 +208,28 @@ class NodeItem(QGraphicsObject):
                                   + self.warnings))
         self.update()
 
+    def _show_inside(self, node: Node) -> None:
+        """Expanded: the block's inside below the card's lines (the card grows around it)."""
+        if self.preview is not None:
+            self.preview.setParentItem(None)
+            if self.preview.scene() is not None:
+                self.preview.scene().removeItem(self.preview)
+            self.preview = None
+        if not (self.expanded and node.block is not None):
+            self.setZValue(1)
+            return
+        self.preview = BlockPreview(node.block.graph, self)
+        self.preview.setPos(8, self.height - CARD_PAD + 2)
+        self.height += self.preview.size.height() + 4
+        self.width = max(NODE_WIDTH, self.preview.size.width() + 16)
+        self.setZValue(2)  # over the cards it now covers
+
+    def set_expanded(self, node: Node, expanded: bool) -> None:
+        """Show (or hide) a block's inside in its card."""
+        if expanded != self.expanded:
+            self.expanded = expanded
+            self.refresh(node)
+
     def _place_in_grid(self) -> None:
         """Tell the scene's wire router where this card is now."""
         scene = self.scene()
@@ -210,8 +238,8 @@ class NodeItem(QGraphicsObject):
 
     def _port_position(self, i: int, count: int, out: bool) -> QPointF:
         if self.direction == "TB":  # spread along the top (inputs) or bottom (outputs) edge
-            return QPointF(NODE_WIDTH * (i + 1) / (count + 1), self.height if out else 0.0)
-        return QPointF(NODE_WIDTH if out else 0.0, HEADER_HEIGHT + 5 + (i + 0.5) * ROW_HEIGHT)
+            return QPointF(self.width * (i + 1) / (count + 1), self.height if out else 0.0)
+        return QPointF(self.width if out else 0.0, HEADER_HEIGHT + 5 + (i + 0.5) * ROW_HEIGHT)
 
     def set_direction(self, node: Node, direction: str) -> None:
         """Ports on top/bottom edges (``TB``) or left/right (``LR``)."""
@@ -238,7 +266,7 @@ class NodeItem(QGraphicsObject):
         self.strip.update()
 
     def boundingRect(self) -> QRectF:
-        box = QRectF(-3, -3, NODE_WIDTH + 6, self.height + 6)
+        box = QRectF(-3, -3, self.width + 6, self.height + 6)
         if self.show_port_names:  # the names stand outside the card, beside their ports
             for label in self.port_label_rects().values():
                 box = box.united(label)
@@ -249,7 +277,7 @@ class NodeItem(QGraphicsObject):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = QApplication.palette()
         dark = is_dark(palette)
-        rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        rect = QRectF(0, 0, self.width, self.height)
         body = QColor(palette.color(QPalette.ColorRole.Base))
         body = body.lighter(135) if dark else body
         if self.errors:
@@ -262,9 +290,9 @@ class NodeItem(QGraphicsObject):
         painter.setBrush(body)
         painter.drawRoundedRect(rect, CORNER, CORNER)
         header = QPainterPath()
-        header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT + CORNER), CORNER, CORNER)
+        header.addRoundedRect(QRectF(0, 0, self.width, HEADER_HEIGHT + CORNER), CORNER, CORNER)
         clip = QPainterPath()
-        clip.addRect(QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT))
+        clip.addRect(QRectF(0, 0, self.width, HEADER_HEIGHT))
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(self.color)
         painter.drawPath(header.intersected(clip))
@@ -284,13 +312,13 @@ class NodeItem(QGraphicsObject):
         type_width = QFontMetricsF(type_font).horizontalAdvance(self.type_name)
         # imported names share their start (m_layer1_1_conv2): the end is what tells them
         # apart; the type keeps its place on the right
-        room = max(NODE_WIDTH * 0.4, NODE_WIDTH - 20 - type_width - 8)
+        room = max(self.width * 0.4, self.width - 20 - type_width - 8)
         title = metrics.elidedText(self.title, Qt.TextElideMode.ElideLeft, room)
-        painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
+        painter.drawText(QRectF(10, 0, self.width - 20, HEADER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
         painter.setFont(type_font)
-        type_room = NODE_WIDTH - 20 - metrics.horizontalAdvance(title) - 8  # what is left
-        painter.drawText(QRectF(10, 0, NODE_WIDTH - 20, HEADER_HEIGHT),
+        type_room = self.width - 20 - metrics.horizontalAdvance(title) - 8  # what is left
+        painter.drawText(QRectF(10, 0, self.width - 20, HEADER_HEIGHT),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                          QFontMetricsF(type_font).elidedText(
                              self.type_name, Qt.TextElideMode.ElideRight, max(type_room, 20)))
@@ -301,8 +329,8 @@ class NodeItem(QGraphicsObject):
         painter.setFont(font)
         metrics = QFontMetricsF(font)
         for i, line in enumerate(self.lines):
-            line = metrics.elidedText(line, Qt.TextElideMode.ElideRight, NODE_WIDTH - 36)
-            painter.drawText(QRectF(16, HEADER_HEIGHT + 5 + i * ROW_HEIGHT, NODE_WIDTH - 32,
+            line = metrics.elidedText(line, Qt.TextElideMode.ElideRight, self.width - 36)
+            painter.drawText(QRectF(16, HEADER_HEIGHT + 5 + i * ROW_HEIGHT, self.width - 32,
                                     ROW_HEIGHT), Qt.AlignmentFlag.AlignVCenter, line)
         if self.show_port_names:
             muted = QColor(text)
@@ -334,14 +362,14 @@ class NodeItem(QGraphicsObject):
                     rects[name] = QRectF(port.x() + PORT_RADIUS + 2, self.height + 2,
                                          PORT_LABEL, ROW_HEIGHT - 2)
                 else:
-                    rects[name] = QRectF(NODE_WIDTH + 4, port.y() - ROW_HEIGHT, PORT_LABEL - 4,
+                    rects[name] = QRectF(self.width + 4, port.y() - ROW_HEIGHT, PORT_LABEL - 4,
                                          ROW_HEIGHT - 4)
         return rects
 
     def _paint_error_dot(self, painter: QPainter) -> None:
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor("#e5484d"))
-        painter.drawEllipse(QPointF(NODE_WIDTH - 8, self.height - 8), 4, 4)
+        painter.drawEllipse(QPointF(self.width - 8, self.height - 8), 4, 4)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
@@ -522,6 +550,7 @@ class GraphScene(QGraphicsScene):
         self._syncing = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.cards = CardGrid()  # where the wires' router looks for cards in the way
+        self.expanded: set[str] = set()  # block cards showing their inside (a view setting)
         self.rebuild()
         document.shownGraphChanged.connect(self._on_graph_event)
         document.analysisChanged.connect(self.refresh_analysis)
@@ -552,6 +581,8 @@ class GraphScene(QGraphicsScene):
 
     def _add_node(self, node: Node) -> None:
         item = NodeItem(node, self.direction)
+        if node.id in self.expanded:
+            item.set_expanded(node, True)
         self.addItem(item)
         self.node_items[node.id] = item
         self.cards.place(node.id, item.sceneBoundingRect())
@@ -604,6 +635,23 @@ class GraphScene(QGraphicsScene):
                 self._syncing = True
                 item.setPos(*event.value)
                 self._syncing = False
+
+    def set_expanded(self, node_ids, expanded: bool) -> list[str]:
+        """Expand (or collapse) block cards in place; returns the blocks it changed."""
+        graph = self.document.shown_graph
+        changed = []
+        for node_id in node_ids:
+            node = graph.node(node_id) if graph.has_node(node_id) else None
+            if node is None or node.block is None:
+                continue
+            (self.expanded.add if expanded else self.expanded.discard)(node_id)
+            item = self.node_items[node_id]
+            if item.expanded != expanded:
+                item.set_expanded(node, expanded)
+                for edge in item.edges:
+                    edge.update_path()
+                changed.append(node_id)
+        return changed
 
     def _refresh_item(self, node_id: str) -> None:
         """Re-read a card from its node; rewire it if its ports changed."""

@@ -150,3 +150,38 @@ def test_a_built_in_block_from_the_palette_lands_on_the_canvas(gui):
     assert node.block.name == "Inception" and "Inception" in window.document.graph.blocks
     card = window.scene.node_items[new_id]
     assert card.type_name == "Inception"
+
+
+def test_expand_in_place_shows_the_inside_in_the_card_and_collapses_again(gui):
+    window = residual_window(gui)
+    block_id = group(gui, window)
+    graph, stack = window.document.graph, window.document.undo_stack
+    card = window.scene.node_items[block_id]
+    height, out_port_y = card.height, card.outputs["out"].y()
+    assert window.blocks.act_expand.shortcut().toString() == "Ctrl+Shift+E"
+    window.blocks.act_expand.trigger()
+    assert card.expanded and card.preview is not None
+    shown = {c.text.split(" · ")[0] for c in card.preview.cards}
+    assert shown == {n.name for n in graph.node(block_id).block.graph.nodes}
+    assert "conv1 · Conv2d" in {c.text for c in card.preview.cards} or \
+        any(c.text.endswith("· Conv2d") for c in card.preview.cards)
+    # the card grew around its inside; the output port and its wire moved to the new bottom
+    assert card.height > height + card.preview.size.height() - 1
+    assert card.outputs["out"].y() > out_port_y
+    (wire,) = [e for e in card.edges if e.edge.source == block_id]
+    assert wire.path().pointAtPercent(0).y() > card.scenePos().y() + height
+    # an edit inside reaches the expanded card; expanding is a view, not an undo step
+    assert stack.count() == 1
+    rows_before = len(card.preview.cards)
+    window.document.open_block(graph.node(block_id).block)
+    gui.settle(window)
+    inner = window.document.shown_graph
+    window.scene.select_nodes([inner.find("block1_relu").id])
+    window.scene.delete_selection()
+    window.document.close_block()
+    gui.settle(window)
+    card = window.scene.node_items[block_id]
+    assert card.expanded and len(card.preview.cards) < rows_before
+    window.scene.select_nodes([block_id])
+    window.blocks.act_expand.trigger()
+    assert not card.expanded and card.preview is None and card.height == height
