@@ -1,16 +1,11 @@
 """File > Import PyTorch Model…: pick a Python file + class (traced with torch.fx) or an ONNX
-file; the import runs on a worker thread and the result opens as a new document."""
+file. The import then runs on a worker thread with a progress dialog
+(:mod:`app.import_progress`), and the result opens as a new document with a report
+(:mod:`app.import_report`)."""
 from __future__ import annotations
 
-import logging
-
-from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPushButton, QWidget)
-
-from graph.errors import LayerForgeError
-
-log = logging.getLogger(__name__)
 
 
 class ImportDialog(QDialog):
@@ -81,36 +76,3 @@ class ImportDialog(QDialog):
         """Where to save the imported graph + weights as a checkpoint ("" for nowhere)."""
         path = self.checkpoint.text().strip()
         return path if not path or path.endswith((".pt", ".pth")) else path + ".pt"
-
-
-class ImportWorker(QThread):
-    """Runs the import (tracing, shape recording, the check against the original) off the GUI
-    thread, and saves the checkpoint when asked; emits ``imported(ImportResult)`` or
-    ``failed(message)`` once."""
-
-    imported = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, source: str, shape_text: str = "", checkpoint: str = "") -> None:
-        super().__init__()
-        self.source, self.shape_text, self.checkpoint = source, shape_text, checkpoint
-
-    def run(self) -> None:  # QThread entry point
-        from backend.checkpoint import save_checkpoint
-        from backend.imports import import_model, parse_shape
-
-        try:
-            shape = parse_shape(self.shape_text) if self.shape_text else None
-            result = import_model(self.source, shape)
-            if self.checkpoint:
-                try:
-                    save_checkpoint(self.checkpoint, result.checkpoint())
-                except OSError as exc:
-                    result.notes.insert(0, f"the weights were not saved to {self.checkpoint}: "
-                                           f"{exc.strerror or exc}")
-            self.imported.emit(result)
-        except LayerForgeError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the app silently
-            log.exception("import crashed")
-            self.failed.emit(f"the import stopped by an internal error: {exc}")

@@ -21,7 +21,8 @@ from PySide6.QtCore import Qt  # noqa: E402 - after choosing the platform
 
 
 def main(out_dir: str = "resources/screenshots", only: str = "") -> None:
-    """Every screenshot, or with ``only`` = "blocks" just the block views (quick to redo)."""
+    """Every screenshot, or with ``only`` = "blocks" just the block views, "import" just the
+    import's progress and report dialogs (quick to redo)."""
     from PySide6.QtCore import QStandardPaths
 
     QStandardPaths.setTestModeEnabled(True)  # never touch the user's settings or recovery
@@ -39,6 +40,9 @@ def main(out_dir: str = "resources/screenshots", only: str = "") -> None:
     QSettings().clear()  # test-mode store: a layout saved by an earlier run must not leak in
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if only == "import":
+        import_screenshots(out)
+        return
 
     def shoot(window: MainWindow, name: str, select: str | None,
               size: tuple[int, int] = (1600, 1000), fit: bool = False) -> None:
@@ -166,6 +170,51 @@ def main(out_dir: str = "resources/screenshots", only: str = "") -> None:
     window.close()
 
     test_tab_screenshots(app, out)
+    import_screenshots(out)
+
+
+# A model file as users have them: torchvision's MobileNetV3 (random weights) behind a function.
+IMPORT_DEMO = """import torchvision
+
+
+def MobileNetV3():
+    return torchvision.models.mobilenet_v3_small(weights=None)
+"""
+
+
+def import_screenshots(out: Path) -> None:
+    """File > Import on a MobileNetV3 file: the progress dialog while it maps the operations,
+    then the report over the imported network."""
+    import tempfile
+
+    from app.document import Document
+    from app.main_window import MainWindow
+    from graph.templates import build_template
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mobilenet.py"
+        path.write_text(IMPORT_DEMO)
+        window = MainWindow(Document(build_template("digits-cnn")))
+        window.resize(1600, 1000)
+        window.show()
+        idle(0.3)
+        window.files.start_import(f"{path}:MobileNetV3", "3,224,224")
+        progress = window.files.import_progress
+        while progress.stages.current < progress.stages.stages.index("mapping") \
+                and window.files.import_progress is not None:
+            idle(0.02)
+        if window.files.import_progress is not None:
+            progress.grab().save(str(out / "import-progress.png"))
+            print(out / "import-progress.png")
+        while window.files.import_report is None:
+            idle(0.1)
+        report = window.files.import_report
+        idle(0.3)
+        report.grab().save(str(out / "import-report.png"))
+        print(out / "import-report.png")
+        report.close()
+        window.document.undo_stack.setClean()
+        window.close()
 
 
 def _imported_resnext():

@@ -36,6 +36,8 @@ class DocumentFiles(QObject):
         super().__init__(window)
         self.window = window
         self.import_worker = None  # the running or last ImportWorker
+        self.import_progress = None  # its ImportProgressDialog while it runs
+        self.import_report = None  # the last import's ImportReportDialog while it is open
 
     def maybe_save(self) -> bool:
         """Ask about unsaved changes; False means the user cancelled."""
@@ -70,9 +72,10 @@ class DocumentFiles(QObject):
             window.open_file(path)
 
     def import_dialog(self) -> None:
-        """File > Import PyTorch Model…: the import runs on a worker thread; the result
-        opens as a new document (like a checkpoint)."""
-        from app.import_dialog import ImportDialog, ImportWorker
+        """File > Import PyTorch Model…: the import runs on a worker thread behind a progress
+        dialog (with Cancel); the result opens as a new document (like a checkpoint) with a
+        report, and a failure is reported in the same report dialog."""
+        from app.import_dialog import ImportDialog
 
         window = self.window
         if not window.maybe_save():
@@ -82,23 +85,79 @@ class DocumentFiles(QObject):
         source, shape, checkpoint = dialog.source(), dialog.input_shape(), \
             dialog.checkpoint_path()
         dialog.deleteLater()
-        if not accepted:
-            return
+        if accepted:
+            self.start_import(source, shape, checkpoint)
+
+    def start_import(self, source: str, shape: str = "", checkpoint: str = "") -> None:
+        """Import ``source`` (model.py:Class or model.onnx) on a worker thread. Its signals
+        reach this object and the progress dialog, both on the GUI thread: queued."""
+        from app.import_progress import ImportProgressDialog, ImportWorker
+
+        window = self.window
         window.act_import.setEnabled(False)
-        window.show_message(f"importing {source}…")
+        if self.import_report is not None:
+            self.import_report.close()  # the last import's report: this one replaces it
+        self.import_progress = progress = ImportProgressDialog(source, window)
         self.import_worker = worker = ImportWorker(source, shape, checkpoint)
+        worker.stageChanged.connect(progress.set_stage)
+        progress.cancelRequested.connect(worker.cancel)
         worker.imported.connect(self._imported)
-        worker.failed.connect(lambda text: window.show_error("Cannot import the model", text))
-        worker.finished.connect(lambda: window.act_import.setEnabled(True))
+        worker.failed.connect(self._import_failed)
+        worker.cancelled.connect(self._import_cancelled)
+        worker.finished.connect(self._import_ended)
+        progress.show()
         worker.start()
 
-    def _imported(self, result) -> None:
-        window = self.window
+    def _close_progress(self) -> None:
+        progress, self.import_progress = self.import_progress, None
+        if progress is not None:
+            progress.finish()
+            progress.deleteLater()
+
+    def _report(self):
+        """A new report dialog (non-modal, deleted when closed)."""
+        from PySide6.QtCore import Qt
+
+        from app.import_report import ImportReportDialog
+
+        report = ImportReportDialog(self.window)
+        report.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        report.finished.connect(lambda _=0: self._forget_report(report))
+        self.import_report = report
+        return report
+
+    def _forget_report(self, report) -> None:
+        if self.import_report is report:
+            self.import_report = None
+
+    def _imported(self, result, seconds: float) -> None:
+        from app.import_report import summarize
+
+        window, worker = self.window, self.import_worker
+        self._close_progress()
         window.set_document(Document(result.project))
         opaque = f", {len(result.opaque)} opaque" if result.opaque else ""
         window.show_message(f"imported {result.project.name}: "
-                            f"{len(result.project.graph.nodes)} nodes{opaque}"
-                            + "".join(f" — {n}" for n in result.notes[:1]))
+                            f"{len(result.project.graph.nodes)} nodes{opaque}")
+        report = self._report()
+        report.show_result(summarize(result, worker.source, seconds, worker.saved_to))
+        report.show()
+
+    def _import_failed(self, message: str) -> None:
+        self._close_progress()
+        self.window.show_message("Import failed")
+        report = self._report()
+        report.show_failure(self.import_worker.source, message)
+        report.show()
+
+    def _import_cancelled(self) -> None:
+        self._close_progress()
+        self.window.show_message("Import cancelled")
+
+    def _import_ended(self) -> None:
+        """The worker thread has ended (after its result arrived: both are queued)."""
+        self._close_progress()
+        self.window.act_import.setEnabled(True)
 
     def open_file(self, path: str | Path) -> bool:
         """Open a project or checkpoint; a bad file is reported and the current one kept."""
