@@ -284,7 +284,8 @@ class MainWindow(QMainWindow):
         self.docks.shutdown()  # no training thread, camera or export left behind
         worker = self.files.import_worker
         if worker is not None:
-            worker.wait()  # an import cannot be interrupted; it ends within seconds
+            worker.cancel()  # it stops at its next stage
+            worker.wait()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         if self.recovery is not None:

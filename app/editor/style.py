@@ -28,6 +28,7 @@ _CATEGORY_COLORS: dict[str, str] = {
     "Reshape": "#A47D62",         # brown
     "Regularization": "#D97AA5",  # rose
     "Generative": "#6E9E4F",      # moss
+    "Detection": "#D4754A",       # terracotta: heads and decoders that find objects
     "Pretrained": "#C46BC0",      # orchid
     "Blocks": "#4E6E8E",          # steel blue: sub-networks used as one node
     "Utility": "#8C96A3",         # slate
