@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from backend.data.augment import Augmenter
 from backend.data.base import DataBundle, DataError, Split, check_input
+from backend.data.detection import load_detection_bundle
 from backend.data.download import DownloadCancelled, DownloadProgress, reporting
 from backend.data.images import load_digits, load_image_folder, load_torchvision
 from backend.data.text import load_text
@@ -31,6 +32,9 @@ _LOADERS: dict[str, Loader] = {
     "image_folder": load_image_folder,
     "csv_series": load_csv_series,
     "text": load_text,
+    # object detection (task "detection"): backend/data/detection.py documents the targets
+    "digits-detection": load_detection_bundle,
+    "detection_folder": load_detection_bundle,
 }
 
 DATASET_NAMES: tuple[str, ...] = tuple(_LOADERS)

@@ -54,7 +54,7 @@ def digits_8() -> DataBundle:
 
 def test_dataset_names_are_the_documented_ones() -> None:
     assert DATASET_NAMES == ("digits", "mnist", "fashion_mnist", "cifar10", "image_folder",
-                             "csv_series", "text")
+                             "csv_series", "text", "digits-detection", "detection_folder")
 
 
 def test_digits_shapes_dtypes_and_split_sizes(digits_8: DataBundle) -> None:
