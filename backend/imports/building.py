@@ -15,6 +15,7 @@ import torch
 
 from backend.compile import compile_graph
 from backend.errors import ImportModelError
+from backend.imports.structure import structure
 from graph.layers.io import INPUT_KINDS
 from graph.layout import auto_layout
 from graph.model import RESERVED_NAMES, Edge, Graph, Node
@@ -85,6 +86,9 @@ class GraphBuilder:
         self.scopes: dict[str, str] = {}
         self.module_classes: dict[str, str] = {}
         self.scope: str | None = None  # the scope of nodes added without one
+        # module path -> the values its forward() was first called with, as (argument name,
+        # (node id, port)): the order and names of its block's inputs
+        self.module_inputs: dict[str, list[tuple[str, tuple[str, str]]]] = {}
 
     def add(self, type_name: str, raw_name: str, params: dict[str, Any],
             sources: list[str | tuple[str, str]], weights: dict[str, torch.Tensor] | None = None,
@@ -125,10 +129,23 @@ def input_params(t: TensorType) -> dict[str, Any]:
 
 def finish(builder: GraphBuilder, name: str, description: str,
            notes: list[str]) -> ImportResult:
-    """Lay the graph out and wrap it in a project with its weights."""
-    auto_layout(builder.graph)
-    project = Project(builder.graph, name=name[:200], description=description)
-    return ImportResult(project, builder.state, builder.opaque, notes)
+    """Structure the graph as blocks along the model's module hierarchy (where it has one;
+    backend/imports/structure.py), lay it out and wrap it in a project with its weights."""
+    graph, state, opaque = builder.graph, builder.state, builder.opaque
+    try:
+        structured = structure(graph, builder.scopes, builder.module_classes, state, opaque,
+                               builder.module_inputs)
+    except Exception:  # noqa: BLE001 - structuring is a nicety: never fail an import on it
+        log.exception("structuring the imported graph into blocks failed; kept flat")
+        structured = None
+    if structured is not None:
+        graph, state, opaque = structured.graph, structured.state, structured.opaque
+        log.info("structured %d nodes as %d block instances of %d definitions",
+                 len(builder.graph), structured.blocks, structured.definitions)
+    else:
+        auto_layout(graph)
+    project = Project(graph, name=name[:200], description=description)
+    return ImportResult(project, state, opaque, notes)
 
 
 def verify(result: ImportResult, original: Callable[..., Any],

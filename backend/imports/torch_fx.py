@@ -112,12 +112,18 @@ class _Tracer(fx.Tracer):
         self.leaves = leaves
         self.path: list[str] = []
         self.failed_in: str | None = None
+        self.module_args: dict[str, list[tuple[int | str, fx.Node]]] = {}
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return qualname in self.leaves or super().is_leaf_module(m, qualname)
 
     def call_module(self, m, forward, args, kwargs):
         qualname = self.path_of_module(m)
+        if qualname not in self.module_args:  # the first call's tensor arguments, for the
+            # port order and names of the block the module becomes (backend/imports/structure)
+            self.module_args[qualname] = [(i, a.node) for i, a in enumerate(args)
+                                          if isinstance(a, fx.Proxy)] + \
+                [(k, a.node) for k, a in kwargs.items() if isinstance(a, fx.Proxy)]
         self.path.append(qualname)
         try:
             return super().call_module(m, forward, args, kwargs)
@@ -149,7 +155,9 @@ def trace(model: nn.Module, leaves: set[str] | None = None) -> tuple[fx.GraphMod
         tracer = _Tracer(leaves)
         try:
             graph = tracer.trace(model)
-            return fx.GraphModule(model, graph, model.__class__.__name__), notes
+            gm = fx.GraphModule(model, graph, model.__class__.__name__)
+            gm.meta["lf_module_args"] = tracer.module_args
+            return gm, notes
         except Exception as exc:  # noqa: BLE001 - any tracing failure is reported
             where = _user_line(exc)
             failed = tracer.failed_in
@@ -767,6 +775,7 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
     if isinstance(renamed, dict):
         importer.renamed = {str(k): str(v) for k, v in renamed.items()}
     builder = importer.run()
+    builder.module_inputs = _module_inputs(model, gm, importer.ids)
     title = name or type(model).__name__
     stage("structuring")
     result = finish(builder, title, f"Imported from the PyTorch model {title}.",
@@ -795,6 +804,32 @@ def _declared_layers(model: nn.Module) -> dict[str, tuple[str, dict[str, Any]]]:
                                    f"a submodule")
         layers[str(name)] = entry
     return layers
+
+
+def _module_inputs(model: nn.Module, gm: fx.GraphModule, ids: dict[fx.Node, Any]
+                   ) -> dict[str, list[tuple[str, tuple[str, str]]]]:
+    """Module path -> the graph values its forward() was first called with, named after its
+    parameters (``BasicBlock.forward(self, x)`` -> x): the ports of the block it becomes."""
+    import inspect
+
+    out: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+    for path, args in gm.meta.get("lf_module_args", {}).items():
+        try:
+            params = [p.name for p in inspect.signature(model.get_submodule(path).forward)
+                      .parameters.values() if p.kind in (p.POSITIONAL_ONLY,
+                                                         p.POSITIONAL_OR_KEYWORD)]
+        except (AttributeError, TypeError, ValueError):
+            params = []
+        values = []
+        for key, node in args:
+            value = ids.get(node)
+            if value is None:
+                continue
+            name = key if isinstance(key, str) else params[key] if key < len(params) else \
+                f"x{key + 1}"
+            values.append((name, value if isinstance(value, tuple) else (value, "out")))
+        out[path] = values
+    return out
 
 
 def import_python(path: str | os.PathLike, class_name: str,

@@ -108,6 +108,15 @@ def same_function(graph, imported, *inputs) -> None:
         torch.testing.assert_close(model(*inputs), original(*inputs), rtol=0, atol=1e-6)
 
 
+def walk_layers(graph, prefix=""):
+    """(dotted path, node) of every layer, through the block instances."""
+    for node in graph.nodes:
+        if node.block is not None:
+            yield from walk_layers(node.block.graph, f"{prefix}{node.name}.")
+        elif node.type not in ("Input", "Output") or not prefix:
+            yield f"{prefix}{node.name}", node
+
+
 def run(result, *inputs):
     model = compile_graph(result.project.graph)
     model.load_state_dict(result.state_dict)
@@ -133,11 +142,12 @@ def test_resnet18_imports_compiles_and_matches_its_outputs():
                 m.running_var.uniform_(0.5, 1.5)
     result = import_module(original, [(3, 64, 64)])
     graph = result.project.graph
-    types = [n.type for n in graph.nodes]
+    layers = dict(walk_layers(graph))  # structured as blocks (test_structure.py)
+    types = [n.type for n in layers.values()]
     assert types.count("Conv2d") == 20 and types.count("BatchNorm2d") == 20
     assert types.count("Add") == 8 and "Opaque" not in types and result.opaque == []
-    assert graph.find("layer1_0_conv1").params["kernel_size"] == (3, 3)
-    assert graph.find("layer2_0_downsample_0").params["stride"] == (2, 2)
+    assert layers["layer1.basic_block0.conv1"].params["kernel_size"] == (3, 3)
+    assert layers["layer2.basic_block0.downsample.conv0"].params["stride"] == (2, 2)
     assert graph.find("fc").params["out_features"] == 10
     assert analyze(graph).is_valid
     x = torch.randn(3, 3, 64, 64)
@@ -145,9 +155,9 @@ def test_resnet18_imports_compiles_and_matches_its_outputs():
         want = original(x)
     got = run(result, x)
     assert (got - want).abs().max().item() <= 1e-5
-    # state_dict keys map 1:1 to the original's, dots turned into node-name underscores
+    # state_dict keys map 1:1 to the original's, along the block hierarchy
     assert len(result.state_dict) == len(original.state_dict())
-    assert torch.equal(result.state_dict["layer3_1_conv2.weight"],
+    assert torch.equal(result.state_dict["layer3.basic_block1.conv2.weight"],
                        original.state_dict()["layer3.1.conv2.weight"])
     positions = {n.position for n in graph.nodes}
     assert len(positions) == len(graph.nodes)  # auto_layout placed every node
@@ -370,7 +380,10 @@ def test_cli_import_writes_a_checkpoint_the_editor_opens(tmp_path):
     assert "0 opaque" in stdout.getvalue()
     ckpt = load_checkpoint(out)
     names = [n.name for n in ckpt.project.graph.nodes]
-    assert names == ["x", "body_0", "body_1", "body_2", "body_3", "output"]
+    assert names == ["x", "body", "output"]  # the Sequential is a block (test_structure.py)
+    body = ckpt.project.graph.find("body").block
+    assert body.name == "Body" and [n.name for n in body.graph.nodes] == \
+        ["x", "conv0", "relu1", "flatten2", "fc3", "out"]
     model = compile_graph(ckpt.project.graph)
     model.load_state_dict(ckpt.state_dict)
     save_checkpoint(tmp_path / "again.pt", ckpt)  # an imported checkpoint saves like any other
