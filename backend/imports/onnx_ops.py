@@ -368,8 +368,8 @@ def _close(a: float, b: float) -> bool:
 
 
 def _selu(op: Op) -> None:
-    if not (_close(float(op.a.get("alpha", 1.67326)), 1.6732632423543772) and
-            _close(float(op.a.get("gamma", 1.0507)), 1.0507009873554805)):
+    if not (_close(float(op.a.get("alpha", 1.6732632423543772)), 1.6732632423543772) and
+            _close(float(op.a.get("gamma", 1.0507009873554805)), 1.0507009873554805)):
         raise op.fail("only SELU's standard constants are mapped")
     op.imp.add("SELU", {}, [op.x])
 
