@@ -98,6 +98,9 @@ def collate(batch: Sequence[tuple[torch.Tensor, Target]]) -> tuple[torch.Tensor,
     images, targets = zip(*batch) if batch else ((), ())
     if not images:
         return torch.empty(0), []
+    if len({tuple(i.shape) for i in images}) > 1:
+        raise DataError("images of different sizes cannot form one batch; load the dataset "
+                        "with size=(H, W) so every image is resized (boxes with it)")
     return torch.stack(list(images)), list(targets)
 
 

@@ -386,7 +386,13 @@ def _voc_splits(folder: Path, parsed: dict[str, Any]) -> dict[str, list[str]]:
                         raise DataError(f"{listing}: line {lineno}: {stem!r} has no "
                                         f"Annotations/{stem}.xml; add it or remove the line")
                 result[split] = ids
-    return result or {"train": list(parsed)}
+    if "train" not in result:  # VOC2007 lists trainval.txt; else what no other list names
+        listing = sets / "trainval.txt"
+        listed = {stem for ids in result.values() for stem in ids}
+        result["train"] = [ln.split()[0] for ln in listing.read_text(encoding="utf-8")
+                           .splitlines() if ln.strip() and ln.split()[0] in parsed] \
+            if listing.is_file() else [stem for stem in parsed if stem not in listed]
+    return {split: result[split] for split in SPLITS if result.get(split)}
 
 
 def export_voc(coco_folder: str | Path, dest: str | Path, overwrite: bool = False) -> Path:

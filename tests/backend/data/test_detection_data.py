@@ -255,6 +255,32 @@ def test_coco_to_voc_to_coco(coco: Path, tmp_path: Path) -> None:
     assert close(ours, boxes_by_file(back), tol=0)
 
 
+def test_voc_written_by_hand(tmp_path: Path) -> None:
+    """VOC2007's layout: 1-based inclusive corners, trainval.txt and test.txt, a stale
+    <filename>, a 'difficult' object."""
+    voc = tmp_path / "VOC"
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (voc / sub).mkdir(parents=True)
+    for stem in ("000001", "000002", "000003"):
+        cv2.imwrite(str(voc / "JPEGImages" / f"{stem}.jpg"), np.zeros((30, 40, 3), np.uint8))
+        (voc / "Annotations" / f"{stem}.xml").write_text(
+            f"<annotation><filename>{'old' if stem == '000002' else stem}.jpg</filename>"
+            "<size><width>40</width><height>30</height><depth>3</depth></size>"
+            "<object><name>dog</name><difficult>1</difficult><bndbox><xmin>1</xmin>"
+            "<ymin>1</ymin><xmax>40</xmax><ymax>10</ymax></bndbox></object>"
+            "<object><name>cat</name><bndbox><xmin>5.5</xmin><ymin>11</ymin><xmax>9</xmax>"
+            "<ymax>30</ymax></bndbox></object></annotation>")
+    (voc / "ImageSets" / "Main" / "trainval.txt").write_text("000001\n000002\n")
+    (voc / "ImageSets" / "Main" / "test.txt").write_text("000003\n")
+    out = import_voc(voc, tmp_path / "coco")
+    assert sorted(p.name for p in out.glob("*.json")) == ["test.json", "train.json"]
+    train = read_coco(out / "train.json")
+    assert train.class_names == ["cat", "dog"] and len(train.images) == 2
+    assert [(b.category_id, b.bbox) for b in train.boxes[1]] == \
+        [(1, (0.0, 0.0, 40.0, 10.0)), (0, (4.5, 10.0, 4.5, 20.0))]
+    assert train.images[1].file_name == "images/train/000002.jpg"
+
+
 # --- malformed annotations -----------------------------------------------------------------
 
 def write_coco(tmp_path: Path, coco: Path, edit) -> Path:
