@@ -66,6 +66,7 @@ class _Unit:
     key: str  # flat node id, or "module:<path>" for a group
     scope: str  # the module whose forward made it (for a group: the module's caller)
     first: int  # index of its first flat node (the units keep the flat graph's order)
+    last: int  # index of its last flat node
     path: str = ""  # a group's module path
     # the modules it also stands for: parents whose only content it is (innermost first)
     aliases: list[str] = field(default_factory=list)
@@ -84,12 +85,17 @@ class _Unit:
         return bool(self.path)
 
 
-def _within(scope: str, path: str) -> bool:
-    return scope == path or scope.startswith(path + ".")
-
-
 def _parent(path: str) -> str:
     return path.rpartition(".")[0]
+
+
+def _ancestors(scope: str) -> list[str]:
+    """``a.b.c`` -> a.b.c, a.b, a."""
+    out = []
+    while scope:
+        out.append(scope)
+        scope = _parent(scope)
+    return out
 
 
 def _valid_name(name: str) -> str:
@@ -114,7 +120,7 @@ class _Structurer:
         self.owner: dict[str, _Unit] = {}  # flat id -> its top-level unit
         for n in flat.nodes:
             scope = "" if n.type in ("Input", "Output") else scopes.get(n.id, "") or ""
-            unit = _Unit(n.id, scope, self.index[n.id])
+            unit = _Unit(n.id, scope, self.index[n.id], self.index[n.id])
             self.units.append(unit)
             self.owner[n.id] = unit
         self.succ: dict[_Unit, set[_Unit]] = {u: set() for u in self.units}
@@ -129,6 +135,7 @@ class _Structurer:
             self.out_edges[e.source].append(e)
         for edges in self.into.values():
             edges.sort(key=lambda e: (self.index[e.source], e.source_port, e.target_port))
+        self.top = set(self.units)
         self.flat_modules: list[str] = []
         self.registry_names: set[str] = set()
         self.by_body: dict[tuple, BlockDefinition] = {}
@@ -137,15 +144,18 @@ class _Structurer:
 
     # ---- deciding the groups ---------------------------------------------------------------
     def group(self) -> None:
-        paths: set[str] = set()
+        first: dict[str, int] = {}  # module path -> index of its first node
         for u in self.units:
             scope = u.scope
             while scope:
-                paths.add(scope)
+                first[scope] = min(first.get(scope, u.first), u.first)
                 scope = _parent(scope)
-        first = {p: min(u.first for u in self.units if _within(u.scope, p)) for p in paths}
-        for path in sorted(paths, key=lambda p: (-p.count("."), first[p])):
-            members = [u for u in self.units if _within(u.scope, path)]
+        self.by_path: dict[str, set[_Unit]] = {p: set() for p in first}  # units within
+        for u in self.units:
+            for p in _ancestors(u.scope):
+                self.by_path[p].add(u)
+        for path in sorted(first, key=lambda p: (-p.count("."), first[p])):
+            members = sorted(self.by_path[path], key=lambda u: u.first)
             why = self._refusal(members)
             if why is None:
                 self._contract(path, members)
@@ -157,6 +167,7 @@ class _Structurer:
                     members[0].rename = _valid_name(attr)
             elif why:
                 self.flat_modules.append(f"{path}: {why}")
+        self.units = sorted(self.top, key=lambda u: u.first)
 
     def _refusal(self, members: list[_Unit]) -> str | None:
         """Why these units cannot become one block ("" for a single unit), or None."""
@@ -179,22 +190,25 @@ class _Structurer:
                     todo.append(v)
         if len(seen) != len(inside):
             return "its layers form separate regions (is it called more than once?)"
-        start = {s for m in members for s in self.succ[m] if s not in inside}
+        # no path leaves the region and comes back into it; the flat nodes are in execution
+        # order, so a unit that starts after the region's last node cannot lead back into it
+        last = max(m.last for m in members)
+        start = {s for m in members for s in self.succ[m] if s not in inside and s.first < last}
         seen, todo = set(start), list(start)
-        while todo:  # no path leaves the region and comes back into it
+        while todo:
             u = todo.pop()
             for v in self.succ[u]:
                 if v in inside:
                     return "its layers are interleaved with layers of other modules"
-                if v not in seen:
+                if v not in seen and v.first < last:
                     seen.add(v)
                     todo.append(v)
         return None
 
     def _contract(self, path: str, members: list[_Unit]) -> None:
         members.sort(key=lambda u: u.first)
-        group = _Unit("module:" + path, _parent(path), members[0].first, path=path,
-                      members=members)
+        group = _Unit("module:" + path, _parent(path), members[0].first,
+                      max(m.last for m in members), path=path, members=members)
         for m in members:
             group.flat |= m.flat if m.is_group else {m.key}
         inside = set(members)
@@ -206,9 +220,13 @@ class _Structurer:
             self.succ[p] = (self.succ[p] - inside) | {group}
         for flat_id in group.flat:
             self.owner[flat_id] = group
-        at = self.units.index(members[0])
-        self.units = [u for u in self.units if u not in inside]
-        self.units.insert(min(at, len(self.units)), group)
+        for m in members:
+            for p in _ancestors(m.scope):
+                self.by_path[p].discard(m)
+        for p in _ancestors(group.scope):
+            self.by_path[p].add(group)
+        self.top -= inside
+        self.top.add(group)
 
     # ---- building the blocks ---------------------------------------------------------------
     def build(self) -> tuple[Graph, dict[str, str]]:

@@ -154,7 +154,8 @@ def check_weights_and_file(result, original, *inputs):
     assert analyze(again.graph).is_valid
 
 
-def test_resnet18_comes_in_as_stages_of_shared_blocks(tmp_path):
+@pytest.fixture(scope="module")
+def resnet18():
     torch.manual_seed(0)
     original = torchvision.models.resnet18(weights=None, num_classes=10).eval()
     with torch.no_grad():
@@ -162,7 +163,11 @@ def test_resnet18_comes_in_as_stages_of_shared_blocks(tmp_path):
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 1.5)
-    result = import_module(original, [(3, 64, 64)])
+    return original, import_module(original, [(3, 64, 64)])
+
+
+def test_resnet18_comes_in_as_stages_of_shared_blocks(resnet18, tmp_path):
+    original, result = resnet18
     graph = result.project.graph
     assert names(graph) == ["x", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
                             "layer3", "layer4", "avgpool", "flatten", "fc", "output"]
@@ -298,3 +303,18 @@ def test_round_trip_of_a_block_graph_through_generated_code(make, tmp_path):
     assert result.opaque == [] and result.max_abs_diff <= 1e-5
     x = torch.randn(2, *next(n for n in graph.nodes if n.type == "Input").params["shape"])
     same_function(graph, imported, x)  # the same state_dict keys, strictly
+
+
+def test_an_imported_network_round_trips_through_its_generated_code(resnet18, tmp_path):
+    """Import -> Code view -> import gives the same blocks, names and weights' keys."""
+    from tests.backend.imports.test_importer import same_function, signature
+
+    graph = resnet18[1].project.graph
+    path = tmp_path / "network.py"
+    path.write_text(generate_code(graph, analyze(graph), "resnet18"))
+    result = import_python(path, "Network")
+    imported = result.project.graph
+    assert signature(imported) == signature(graph)
+    assert definitions(imported) == definitions(graph)
+    assert result.max_abs_diff <= 1e-5
+    same_function(graph, imported, torch.randn(2, 3, 64, 64))
