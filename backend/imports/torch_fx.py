@@ -27,14 +27,17 @@ from typing import Any, Callable
 
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
 
 from backend.errors import ImportModelError
 from backend.compile.opaque import Const, In, describe, encode, function_name, module_class
 from backend.imports.building import (EXAMPLE_BATCH, GraphBuilder, ImportResult, finish,
                                      input_params, tensor_type, verify)
+from backend.imports.fx_rules import (LIBRARY_RULES, MODULE_RULES, PREV, Back, Call, Step,
+                                      attention_params, class_path, function_rule,
+                                      linear_steps, module_rule)  # noqa: F401 (re-export)
 from backend.imports.progress import stage
+from graph.layers import CATALOGUE
 from graph.layers.opaque import shapes_text
 from graph.shapes import TensorType
 
@@ -115,7 +118,8 @@ class _Tracer(fx.Tracer):
         self.module_args: dict[str, list[tuple[int | str, fx.Node]]] = {}
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return qualname in self.leaves or super().is_leaf_module(m, qualname)
+        return qualname in self.leaves or class_path(type(m)) in LIBRARY_RULES or \
+            super().is_leaf_module(m, qualname)
 
     def call_module(self, m, forward, args, kwargs):
         qualname = self.path_of_module(m)
@@ -188,142 +192,7 @@ class _Recorder(fx.Interpreter):
         return value
 
 
-# ---- the mapping from torch to catalogue layers ----------------------------------------------
-
-def _pair(v: Any) -> tuple[int, int]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
-def _conv2d(m: nn.Conv2d):
-    if m.padding_mode != "zeros" or isinstance(m.padding, str) or len(set(m.dilation)) != 1:
-        return None
-    return "Conv2d", {"out_channels": m.out_channels, "kernel_size": m.kernel_size,
-                      "stride": m.stride, "padding": m.padding, "dilation": m.dilation[0],
-                      "groups": m.groups, "bias": m.bias is not None}
-
-
-def _conv1d(m: nn.Conv1d):
-    if m.padding_mode != "zeros" or isinstance(m.padding, str):
-        return None
-    return "Conv1d", {"out_channels": m.out_channels, "kernel_size": m.kernel_size[0],
-                      "stride": m.stride[0], "padding": m.padding[0], "dilation": m.dilation[0],
-                      "groups": m.groups, "bias": m.bias is not None}
-
-
-def _convtranspose2d(m: nn.ConvTranspose2d):
-    if m.groups != 1 or len(set(m.dilation)) != 1 or m.padding_mode != "zeros":
-        return None
-    return "ConvTranspose2d", {"out_channels": m.out_channels, "kernel_size": m.kernel_size,
-                               "stride": m.stride, "padding": m.padding,
-                               "output_padding": m.output_padding, "dilation": m.dilation[0],
-                               "bias": m.bias is not None}
-
-
-def _pool(type_name: str, rank: int):
-    def rule(m):
-        if m.ceil_mode or getattr(m, "dilation", 1) not in (1, (1, 1)) or \
-                getattr(m, "return_indices", False) or \
-                not getattr(m, "count_include_pad", True) or getattr(m, "divisor_override", None):
-            return None
-        if rank == 1:
-            k, s, p = (m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0],
-                       m.stride if isinstance(m.stride, int) else m.stride[0],
-                       m.padding if isinstance(m.padding, int) else m.padding[0])
-            return type_name, {"kernel_size": k, "stride": 0 if s == k else s, "padding": p}
-        k, s = _pair(m.kernel_size), _pair(m.stride)
-        # stride 0 is the catalogue's "same as the window" (torch stores the kernel size)
-        return type_name, {"kernel_size": k, "stride": (0, 0) if s == k else s,
-                           "padding": _pair(m.padding)}
-    return rule
-
-
-def _adaptive(m: nn.AdaptiveAvgPool2d):
-    size = _pair(m.output_size)
-    return None if None in size else ("AdaptiveAvgPool2d", {"output_size": size})
-
-
-def _batchnorm(type_name: str):
-    def rule(m):
-        if not (m.affine and m.track_running_stats) or m.momentum is None:
-            return None
-        return type_name, {"eps": m.eps, "momentum": m.momentum}
-    return rule
-
-
-def _layernorm(m: nn.LayerNorm):
-    if getattr(m, "bias", True) is None and m.elementwise_affine:
-        return None
-    return "LayerNorm", {"dims": len(m.normalized_shape), "eps": m.eps,
-                         "elementwise_affine": m.elementwise_affine}
-
-
-def _upsample(m: nn.Upsample):
-    s = m.scale_factor
-    if m.size is not None or s is None or isinstance(s, tuple) and len(set(s)) != 1:
-        return None
-    s = s[0] if isinstance(s, tuple) else s
-    if float(s) != int(s) or m.mode not in ("nearest", "bilinear", "linear") or \
-            m.align_corners:
-        return None
-    return "Upsample", {"scale_factor": int(s), "mode": m.mode}
-
-
-def _recurrent(type_name: str):
-    def rule(m):
-        if not m.batch_first or getattr(m, "proj_size", 0):
-            return None
-        params = {"hidden_size": m.hidden_size, "num_layers": m.num_layers,
-                  "bidirectional": m.bidirectional, "dropout": m.dropout, "bias": m.bias}
-        if type_name == "RNN":
-            params["nonlinearity"] = m.nonlinearity
-        return type_name, params
-    return rule
-
-
-def _transformer(m: nn.TransformerEncoderLayer):
-    act = m.activation
-    name = "gelu" if act is F.gelu or isinstance(act, nn.GELU) else \
-        "relu" if act is F.relu or isinstance(act, nn.ReLU) else None
-    if name is None or not m.self_attn.batch_first:
-        return None
-    return "TransformerEncoderLayer", {"nhead": m.self_attn.num_heads,
-                                       "dim_feedforward": m.linear1.out_features,
-                                       "dropout": m.dropout.p, "activation": name,
-                                       "norm_first": m.norm_first}
-
-
-MODULE_RULES: dict[type, Callable[[nn.Module], tuple[str, dict[str, Any]] | None]] = {
-    nn.Linear: lambda m: ("Linear", {"out_features": m.out_features, "bias": m.bias is not None}),
-    nn.Conv1d: _conv1d, nn.Conv2d: _conv2d, nn.ConvTranspose2d: _convtranspose2d,
-    nn.MaxPool1d: _pool("MaxPool1d", 1), nn.MaxPool2d: _pool("MaxPool2d", 2),
-    nn.AvgPool2d: _pool("AvgPool2d", 2), nn.AdaptiveAvgPool2d: _adaptive,
-    nn.Upsample: _upsample,
-    nn.BatchNorm1d: _batchnorm("BatchNorm1d"), nn.BatchNorm2d: _batchnorm("BatchNorm2d"),
-    nn.LayerNorm: _layernorm,
-    nn.ReLU: lambda m: ("ReLU", {}), nn.SiLU: lambda m: ("SiLU", {}),
-    nn.Sigmoid: lambda m: ("Sigmoid", {}), nn.Tanh: lambda m: ("Tanh", {}),
-    nn.GELU: lambda m: ("GELU", {"approximate": m.approximate}),
-    nn.LeakyReLU: lambda m: ("LeakyReLU", {"negative_slope": m.negative_slope}),
-    nn.Softmax: lambda m: None if m.dim is None else ("Softmax", {"dim": m.dim}),
-    nn.LogSoftmax: lambda m: None if m.dim is None else ("LogSoftmax", {"dim": m.dim}),
-    nn.Dropout: lambda m: ("Dropout", {"p": m.p}),
-    nn.Identity: lambda m: ("Identity", {}),
-    nn.Flatten: lambda m: ("Flatten", {"start_dim": m.start_dim, "end_dim": m.end_dim}),
-    nn.Embedding: lambda m: None if m.padding_idx is not None or m.max_norm is not None else
-    ("Embedding", {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim}),
-    nn.RNN: _recurrent("RNN"), nn.LSTM: _recurrent("LSTM"), nn.GRU: _recurrent("GRU"),
-    nn.TransformerEncoderLayer: _transformer,
-}
-
-# Elementwise activations called as functions or tensor methods.
-_ACTIVATIONS: dict[Any, str] = {
-    F.relu: "ReLU", torch.relu: "ReLU", "relu": "ReLU", F.silu: "SiLU", "sigmoid": "Sigmoid",
-    torch.sigmoid: "Sigmoid", F.sigmoid: "Sigmoid", torch.tanh: "Tanh", F.tanh: "Tanh",
-    "tanh": "Tanh",
-}
-_ADD = (operator.add, operator.iadd, torch.add, "add", "add_", "__add__")
-_MUL = (operator.mul, operator.imul, torch.mul, "mul", "mul_", "__mul__")
-
+# ---- the mapping from torch to catalogue layers: backend/imports/fx_rules.py ----------------
 
 # ---- fx -> graph -----------------------------------------------------------------------------
 
@@ -334,10 +203,14 @@ class _FxImporter:
         self.layers = layers  # submodule path -> (layer type, params) declared by the code
         self.renamed: dict[str, str] = {}  # variable in the code -> node name it stands for
         self.b = GraphBuilder()
-        self.ids: dict[fx.Node, str] = {}  # fx node -> graph node id of its (tensor) value
+        # fx node -> graph node id of its (tensor) value, or (node id, port)
+        self.ids: dict[fx.Node, str | tuple[str, str]] = {}
         self.notes: list[str] = []
         self.module_calls: dict[str, int] = {}
         self.absorbed: set[fx.Node] = set()  # getitem nodes folded into a recurrent layer
+        # a layer with several outputs (Split, attention): fx node of its tuple -> (graph node
+        # id, its output ports); ``result[i]`` is then (node id, port i) in ``ids``
+        self.tuples: dict[fx.Node, tuple[str, tuple[str, ...]]] = {}
 
     # -- naming --
     def raw_name(self, n: fx.Node, op: str) -> str:
@@ -408,7 +281,7 @@ class _FxImporter:
         count = self.module_calls.get(n.target, 0)
         self.module_calls[n.target] = count + 1
         raw = n.target if count == 0 else f"{n.target}_{count}"
-        rule = MODULE_RULES.get(type(module))
+        rule = module_rule(module)
         mapped = rule(module) if rule else None
         if n.target in self.layers and count == 0:  # e.g. a Backbone written by LayerForge
             mapped = self.layers[n.target]
@@ -416,6 +289,11 @@ class _FxImporter:
         if count == 1 and any(True for _ in module.parameters()):
             self.notes.append(f"'{n.target}' is called more than once; each call is a separate "
                               f"node with its own copy of the weights")
+        if mapped and mapped[0] in CATALOGUE and \
+                _params_problem(Step(mapped[0], "", mapped[1], [])):
+            mapped = None  # settings beyond the layer's ranges: imported as recorded
+        if isinstance(module, nn.MultiheadAttention) and self.attention(n, module, raw):
+            return
         if mapped and plain and len(n.args) == 1:
             type_name, params = mapped
             if type_name in ("RNN", "LSTM", "GRU"):
@@ -423,11 +301,38 @@ class _FxImporter:
                     self.opaque_module(n, module, raw, torchscript=True)
                 return
             if isinstance(self.values[n], torch.Tensor):
-                node = self.b.add(type_name, raw, params, [self.ids[n.args[0]]],
-                                  module.state_dict())
-                self.ids[n] = node.id
+                x = n.args[0]
+                steps = [Step(type_name, "", params, [x], module.state_dict())]
+                if type_name == "Linear":
+                    steps = linear_steps(x, self.values[x].dim(), self.values[n], params,
+                                         module.state_dict())
+                previous = None
+                for step in steps:
+                    sources = [previous if s is PREV else self.ids[s] for s in step.sources]
+                    name = raw if step.type == type_name else f"{raw}_{step.op}"
+                    previous = self.b.add(step.type, name, step.params, sources,
+                                          step.weights).id
+                self.ids[n] = previous
                 return
         self.opaque_module(n, module, raw)
+
+    def attention(self, n: fx.Node, module: nn.MultiheadAttention, raw: str) -> bool:
+        """``attn(x, x, x)`` -> MultiheadAttention, ``attn(q, kv, kv)`` -> CrossAttention; the
+        result's ``[0]`` and ``[1]`` take the out and weights ports."""
+        params = attention_params(module)
+        names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+                 "average_attn_weights", "is_causal")
+        given = dict(zip(names, n.args)) | dict(n.kwargs)
+        q, k, v = (given.get(a) for a in ("query", "key", "value"))
+        if params is None or not all(a in self.ids for a in (q, k, v)) or k is not v or \
+                any(given.get(a) is not None for a in ("key_padding_mask", "attn_mask")) or \
+                given.get("is_causal") or given.get("average_attn_weights") is False:
+            return False
+        type_name = "MultiheadAttention" if q is k else "CrossAttention"
+        sources = [self.ids[q]] if q is k else [self.ids[q], self.ids[k]]
+        node = self.b.add(type_name, raw, params, sources, module.state_dict())
+        self.tuples[n] = (node.id, ("out", "weights"))
+        return True
 
     def recurrent(self, n: fx.Node, module: nn.Module, type_name: str, params: dict,
                   raw: str) -> bool:
@@ -488,76 +393,76 @@ class _FxImporter:
 
     def call_function(self, n: fx.Node) -> None:
         value = self.values[n]
-        if not isinstance(value, torch.Tensor):
-            return  # sizes, shapes, tuples: constants for the ops that use them
-        mapped = self.map_function(n)
-        if mapped is not None:
-            type_name, op, params, sources = mapped
-            node = self.b.add(type_name, self.raw_name(n, op), params,
-                              [self.ids[s] for s in sources])
-            self.ids[n] = node.id
+        if n.target is operator.getitem and n.args and n.args[0] in self.tuples:
+            node_id, ports = self.tuples[n.args[0]]  # result[i] of a layer with several outputs
+            if isinstance(n.args[1], int) and -len(ports) <= n.args[1] < len(ports):
+                self.ids[n] = (node_id, ports[n.args[1]])
+                return
+        if isinstance(value, (tuple, list)) and value and \
+                all(isinstance(v, torch.Tensor) for v in value):
+            if not self.map_call(n):
+                self.needs_leaf(n, "returns several tensors and has no layer")
             return
-        self.opaque_function(n)
+        if not isinstance(value, torch.Tensor):
+            return  # sizes, shapes, flags: constants for the ops that use them
+        if not self.tensor_args(n):
+            return  # made from weights and constants only: the ops using it record its value
+        if not self.map_call(n):
+            self.opaque_function(n)
 
-    def map_function(self, n: fx.Node):
-        """(layer type, short op name, params, tensor inputs) for a catalogue op, or None."""
-        t, args, kwargs = n.target, list(n.args), dict(n.kwargs)
-        tensors = [a for a in args if isinstance(a, fx.Node) and a in self.ids]
-        x = args[0] if args and isinstance(args[0], fx.Node) and args[0] in self.ids else None
-        if x is None:
-            if t is torch.cat and args and isinstance(args[0], (list, tuple)) and \
-                    all(a in self.ids for a in args[0]) and len(args[0]) >= 2 and \
-                    set(kwargs) <= {"dim"}:
-                dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-                if len(args[0]) <= 8 and dim != 0 and -self.values[n].dim() <= dim:
-                    return "Concat", "cat", {"inputs": len(args[0]), "dim": dim}, list(args[0])
-            return None
-        in_type, out_type = self.value_type(x), self.value_type(n)
-        if (t in _ADD or t in _MUL) and len(args) == 2 and len(tensors) == 2 and not kwargs:
-            if self.value_type(args[1]) == in_type == out_type:
-                return ("Add", "add", {"inputs": 2}, tensors) if t in _ADD else \
-                    ("Multiply", "mul", {"inputs": 2}, tensors)
-            return None
-        if len(tensors) != 1:
-            return None
-        rest, inplace_ok = args[1:], set(kwargs) <= {"inplace"}
-        if t in _ACTIVATIONS and not rest and inplace_ok:
-            return _ACTIVATIONS[t], _ACTIVATIONS[t].lower(), {}, [x]
-        if t in (torch.flatten, "flatten") and set(kwargs) <= {"start_dim", "end_dim"}:
-            start = rest[0] if rest else kwargs.get("start_dim", 0)
-            end = rest[1] if len(rest) > 1 else kwargs.get("end_dim", -1)
-            if isinstance(start, int) and isinstance(end, int) and start % (in_type.rank) != 0:
-                return "Flatten", "flatten", {"start_dim": start, "end_dim": end}, [x]
-            return None
-        if t in ("view", "reshape", torch.reshape) and self.values[n].shape[0] == \
-                self.values[x].shape[0] and not kwargs and out_type.dims:
-            return "Reshape", t if isinstance(t, str) else "reshape", {"shape": out_type.dims}, [x]
-        if t in ("permute", torch.permute) and not kwargs:
-            dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (tuple, list)) else rest
-            if dims and all(isinstance(d, int) for d in dims) and dims[0] == 0:
-                return "Permute", "permute", {"dims": tuple(dims)}, [x]
-            return None
-        if t in (F.softmax, torch.softmax, "softmax", F.log_softmax, torch.log_softmax,
-                 "log_softmax"):
-            dim = rest[0] if rest else kwargs.get("dim")
-            extra = set(kwargs) - {"dim", "_stacklevel", "dtype"}
-            if isinstance(dim, int) and dim % out_type.rank != 0 and not extra and \
-                    kwargs.get("dtype") is None and len(rest) <= 1:
-                kind = "LogSoftmax" if "log" in getattr(t, "__name__", str(t)) else "Softmax"
-                return kind, kind.lower(), {"dim": dim}, [x]
-            return None
-        if t is F.gelu and not rest and set(kwargs) <= {"approximate"}:
-            return "GELU", "gelu", {"approximate": kwargs.get("approximate", "none")}, [x]
-        if t is F.leaky_relu and set(kwargs) <= {"negative_slope", "inplace"}:
-            slope = rest[0] if rest else kwargs.get("negative_slope", 0.01)
-            return "LeakyReLU", "lrelu", {"negative_slope": slope}, [x]
-        if t is F.dropout and not self.gm.training:
-            return "Dropout", "dropout", {"p": rest[0] if rest else kwargs.get("p", 0.5)}, [x]
-        if t is F.adaptive_avg_pool2d and not kwargs and len(rest) == 1:
-            size = _pair(rest[0])
-            if None not in size:
-                return "AdaptiveAvgPool2d", "gap", {"output_size": size}, [x]
+    def map_call(self, n: fx.Node) -> bool:
+        """Adds the layer(s) a catalogue op becomes (fx_rules); False when it has none."""
+        rule = function_rule(n.target)
+        if rule is None:
+            return False
+        call = Call(n, list(n.args), dict(n.kwargs), self.values, lambda a: a in self.ids,
+                    self.parameter, self.gm.training)
+        try:
+            steps = rule(call)
+        except (TypeError, ValueError, IndexError, AttributeError, KeyError) as exc:
+            # arguments of a form the rule did not foresee: the op stays an Opaque node
+            log.info("no layer for %s (%s: %s)", n.name, type(exc).__name__, exc)
+            return False
+        if steps is None:
+            return False
+        steps = [steps] if isinstance(steps, Step) else steps
+        if any(_params_problem(step) for step in steps):
+            return False  # e.g. a Scale by 1e9: beyond the layer's range, kept as recorded
+        if not steps:  # changes nothing (x.contiguous(), a cat of one): the same graph node
+            self.ids[n] = self.ids[self.tensor_args(n)[0]]
+            return True
+        made: list[str] = []
+        for step in steps:
+            sources = [made[-1] if s is PREV else made[-s.steps] if isinstance(s, Back) else
+                       self.ids[s] for s in step.sources]
+            node = self.b.add(step.type, self.raw_name(n, step.op), step.params, sources,
+                              step.weights)
+            made.append(node.id)
+        previous = made[-1]
+        if isinstance(self.values[n], torch.Tensor):
+            self.ids[n] = previous
+        else:
+            self.tuples[n] = (previous, tuple(p.name for p in node.spec.output_ports(
+                node.params)))
+        return True
+
+    def parameter(self, a: Any) -> torch.Tensor | None:
+        """The nn.Parameter an fx get_attr node reads, or None."""
+        if isinstance(a, fx.Node) and a.op == "get_attr":
+            value = _attr(self.gm, a.target)
+            if isinstance(value, nn.Parameter):
+                return value
         return None
+
+    def needs_leaf(self, n: fx.Node, why: str) -> None:
+        """``n`` cannot be imported op by op: ask for its module to be kept whole (one Opaque
+        node recorded with TorchScript), or explain when it is not inside a module."""
+        stack = list(n.meta.get("nn_module_stack", {}).values())
+        if stack and stack[-1][0]:
+            raise NeedsLeaf(stack[-1][0], f"{_describe_target(n)} ({_where(n)}) {why}")
+        raise ImportModelError(f"cannot import {n.name!r} ({_where(n)}): "
+                               f"{_describe_target(n)} {why}; write it with torch operations "
+                               f"or move it into a submodule (imported whole)")
 
     def opaque_function(self, n: fx.Node) -> None:
         sources: list[fx.Node] = []
@@ -571,8 +476,7 @@ class _FxImporter:
                     return In(sources.index(a))
                 value = self.values[a]
                 if isinstance(value, torch.Tensor):
-                    trainable = a.op == "get_attr" and isinstance(
-                        _attr(self.gm, a.target), nn.Parameter)
+                    trainable = _from_parameter(self.gm, a)
                     consts.append((a.target if a.op == "get_attr" else a.name, value, trainable))
                     return Const(len(consts) - 1)
                 if isinstance(value, int) and value == EXAMPLE_BATCH and _is_batch_size(a):
@@ -586,10 +490,8 @@ class _FxImporter:
         if n.op == "call_function":
             target = function_name(n.target)
             if target is None:
-                what = getattr(n.target, "__name__", n.target)
-                raise ImportModelError(f"cannot import {n.name!r} ({_where(n)}): {what} is not a "
-                                       f"torch function, and a project file only runs torch "
-                                       f"operations: write it with torch operations")
+                self.needs_leaf(n, "is not a torch function (a project file runs only torch "
+                                   "operations)")
             recipe: dict[str, Any] = {"call": "function", "target": target}
         else:
             recipe = {"call": "method", "target": n.target}
@@ -603,6 +505,45 @@ class _FxImporter:
         weights = {f"c{i}": v for i, (_, v, _) in enumerate(consts)}
         op = recipe["target"].split(":")[-1].strip("_")
         self.add_opaque(n, self.raw_name(n, op), recipe, sources, weights)
+
+
+class NeedsLeaf(Exception):
+    """Raised while mapping: the module at ``path`` must be traced as one leaf."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(path)
+        self.path, self.why = path, why
+
+
+def _params_problem(step: Step) -> str | None:
+    """Why the step's params are outside its layer's ranges/choices, or None."""
+    index = CATALOGUE[step.type].param_index
+    for key, value in step.params.items():
+        problem = index[key].problem(value) if key in index else f"unknown parameter {key}"
+        if problem:
+            return problem
+    return None
+
+
+def _describe_target(n: fx.Node) -> str:
+    if n.op == "call_method":
+        return f".{n.target}()"
+    return getattr(n.target, "__name__", str(n.target))
+
+
+def _from_parameter(gm: nn.Module, a: fx.Node) -> bool:
+    """True when a recorded constant is, or is computed from, an nn.Parameter (it stays
+    trainable: e.g. a relative position bias gathered from its table)."""
+    seen, todo = set(), [a]
+    while todo:
+        x = todo.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if x.op == "get_attr" and isinstance(_attr(gm, x.target), nn.Parameter):
+            return True
+        todo.extend(_flat_nodes((x.args, x.kwargs)))
+    return False
 
 
 def _attr(gm: nn.Module, target: str) -> Any:
@@ -757,24 +698,7 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
     model.eval()
     inputs = example_inputs(model, input_shapes, input_dtypes)
     layers = _declared_layers(model)
-    stage("tracing")
-    gm, notes = trace(model, set(layers))
-    recorder = _Recorder(gm)
-    try:
-        with torch.no_grad():
-            recorder.run(*inputs)
-    except Exception as exc:  # noqa: BLE001
-        raise ImportModelError(f"{type(model).__name__} fails on an input of shape "
-                               f"{tuple(inputs[0].shape)} at {_user_line(exc)}: {exc}; check "
-                               f"the input shape") from None
-    outputs = getattr(type(model), "LAYERFORGE_OUTPUTS", None)
-    importer = _FxImporter(gm, recorder.values,
-                           [str(o) for o in outputs] if isinstance(outputs, tuple) else [],
-                           layers)
-    renamed = getattr(type(model), "LAYERFORGE_NAMES", None)
-    if isinstance(renamed, dict):
-        importer.renamed = {str(k): str(v) for k, v in renamed.items()}
-    builder = importer.run()
+    gm, notes, importer, builder = _trace_and_map(model, inputs, layers)
     builder.module_inputs = _module_inputs(model, gm, importer.ids)
     title = name or type(model).__name__
     stage("structuring")
@@ -784,6 +708,46 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
         return result
     stage("checking outputs")
     return verify(result, model, inputs)
+
+
+def _trace_and_map(model: nn.Module, inputs: list[torch.Tensor],
+                   layers: dict[str, tuple[str, dict[str, Any]]]):
+    """Trace, record and map ``model``; a module whose code cannot be mapped op by op (a
+    library function that is not torch, several results without a layer) is traced again
+    as one leaf, with every module of its class (one retry per class, not per instance)."""
+    leaves: set[str] = set(layers)
+    leaf_notes: list[str] = []
+    while True:
+        stage("tracing")
+        gm, notes = trace(model, leaves)
+        recorder = _Recorder(gm)
+        try:
+            with torch.no_grad():
+                recorder.run(*inputs)
+        except Exception as exc:  # noqa: BLE001
+            raise ImportModelError(f"{type(model).__name__} fails on an input of shape "
+                                   f"{tuple(inputs[0].shape)} at {_user_line(exc)}: {exc}; "
+                                   f"check the input shape") from None
+        outputs = getattr(type(model), "LAYERFORGE_OUTPUTS", None)
+        importer = _FxImporter(gm, recorder.values,
+                               [str(o) for o in outputs] if isinstance(outputs, tuple) else [],
+                               layers)
+        renamed = getattr(type(model), "LAYERFORGE_NAMES", None)
+        if isinstance(renamed, dict):
+            importer.renamed = {str(k): str(v) for k, v in renamed.items()}
+        try:
+            builder = importer.run()
+        except NeedsLeaf as need:
+            cls = type(model.get_submodule(need.path))
+            same = {path for path, m in model.named_modules() if type(m) is cls and path}
+            if need.path in leaves or not same:
+                raise ImportModelError(f"cannot import '{need.path}': {need.why}") from None
+            leaves |= same
+            leaf_notes.append(f"{cls.__name__} ({len(same)}x, e.g. '{need.path}') is imported "
+                              f"as Opaque nodes recorded with TorchScript: {need.why}")
+            log.info("retracing with %s as leaves: %s", cls.__name__, need.why)
+            continue
+        return gm, leaf_notes + notes, importer, builder
 
 
 def _declared_layers(model: nn.Module) -> dict[str, tuple[str, dict[str, Any]]]:
