@@ -89,6 +89,8 @@ class GraphBuilder:
         # module path -> the values its forward() was first called with, as (argument name,
         # (node id, port)): the order and names of its block's inputs
         self.module_inputs: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+        # module path -> the values its forward() returned (its block's outputs, in order)
+        self.module_outputs: dict[str, list[tuple[str, str]]] = {}
 
     def add(self, type_name: str, raw_name: str, params: dict[str, Any],
             sources: list[str | tuple[str, str]], weights: dict[str, torch.Tensor] | None = None,
@@ -134,7 +136,7 @@ def finish(builder: GraphBuilder, name: str, description: str,
     graph, state, opaque = builder.graph, builder.state, builder.opaque
     try:
         structured = structure(graph, builder.scopes, builder.module_classes, state, opaque,
-                               builder.module_inputs)
+                               builder.module_inputs, builder.module_outputs)
     except Exception:  # noqa: BLE001 - structuring is a nicety: never fail an import on it
         log.exception("structuring the imported graph into blocks failed; kept flat")
         structured = None

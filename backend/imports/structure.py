@@ -110,10 +110,11 @@ def _valid_name(name: str) -> str:
 
 class _Structurer:
     def __init__(self, flat: Graph, analysis: Analysis, scopes: dict[str, str],
-                 classes: dict[str, str], module_inputs: dict[str, list[tuple[str, Value]]]
-                 ) -> None:
+                 classes: dict[str, str], module_inputs: dict[str, list[tuple[str, Value]]],
+                 module_outputs: dict[str, list[Value]]) -> None:
         self.flat, self.analysis = flat, analysis
         self.classes, self.module_inputs = classes, module_inputs
+        self.module_outputs = module_outputs
         self.nodes = {n.id: n for n in flat.nodes}
         self.index = {n.id: i for i, n in enumerate(flat.nodes)}
         self.units: list[_Unit] = []
@@ -309,6 +310,9 @@ class _Structurer:
         produced = sorted({(e.source, e.source_port) for f in unit.flat
                            for e in self.out_edges[f] if e.target not in unit.flat},
                           key=lambda v: (self.index[v[0]], v[1]))
+        returned = self.module_outputs.get(unit.path) or []
+        if all(v in returned for v in produced):  # in the order forward() returns them
+            produced.sort(key=returned.index)
         out_names = ["out"] if len(produced) == 1 else [f"out{i + 1}"
                                                         for i in range(len(produced))]
         unit.outputs = dict(zip(produced, out_names))
@@ -450,8 +454,8 @@ def _body(inner: Graph) -> tuple:
 
 def structure(flat: Graph, scopes: dict[str, str], classes: dict[str, str],
               state: dict[str, Any], opaque: list[str],
-              module_inputs: dict[str, list[tuple[str, Value]]] | None = None
-              ) -> Structured | None:
+              module_inputs: dict[str, list[tuple[str, Value]]] | None = None,
+              module_outputs: dict[str, list[Value]] | None = None) -> Structured | None:
     """The flat imported graph as nested blocks along the module hierarchy, or None when
     nothing becomes a block (no scopes, or every module is a single layer). Raises nothing
     the caller must handle beyond falling back to the flat graph (``building.finish``)."""
@@ -460,7 +464,7 @@ def structure(flat: Graph, scopes: dict[str, str], classes: dict[str, str],
     analysis = analyze(flat)
     if not analysis.is_valid:
         return None  # verify() reports the flat graph's errors
-    s = _Structurer(flat, analysis, scopes, classes, module_inputs or {})
+    s = _Structurer(flat, analysis, scopes, classes, module_inputs or {}, module_outputs or {})
     s.group()
     if not any(u.is_group or u.rename for u in s.units):
         return None

@@ -116,6 +116,7 @@ class _Tracer(fx.Tracer):
         self.path: list[str] = []
         self.failed_in: str | None = None
         self.module_args: dict[str, list[tuple[int | str, fx.Node]]] = {}
+        self.module_results: dict[str, list[fx.Node]] = {}
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return qualname in self.leaves or class_path(type(m)) in LIBRARY_RULES or \
@@ -130,7 +131,12 @@ class _Tracer(fx.Tracer):
                 [(k, a.node) for k, a in kwargs.items() if isinstance(a, fx.Proxy)]
         self.path.append(qualname)
         try:
-            return super().call_module(m, forward, args, kwargs)
+            result = super().call_module(m, forward, args, kwargs)
+            if qualname not in self.module_results:  # its block's outputs, in return order
+                self.module_results[qualname] = [
+                    r.node for r in torch.utils._pytree.tree_leaves(result)
+                    if isinstance(r, fx.Proxy)]
+            return result
         except Exception:
             if self.failed_in is None:
                 self.failed_in = qualname  # innermost module whose forward failed
@@ -161,6 +167,7 @@ def trace(model: nn.Module, leaves: set[str] | None = None) -> tuple[fx.GraphMod
             graph = tracer.trace(model)
             gm = fx.GraphModule(model, graph, model.__class__.__name__)
             gm.meta["lf_module_args"] = tracer.module_args
+            gm.meta["lf_module_results"] = tracer.module_results
             return gm, notes
         except Exception as exc:  # noqa: BLE001 - any tracing failure is reported
             where = _user_line(exc)
@@ -700,6 +707,9 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
     layers = _declared_layers(model)
     gm, notes, importer, builder = _trace_and_map(model, inputs, layers)
     builder.module_inputs = _module_inputs(model, gm, importer.ids)
+    builder.module_outputs = {path: [v if isinstance(v, tuple) else (v, "out") for v in
+                                     (importer.ids.get(n) for n in nodes) if v is not None]
+                              for path, nodes in gm.meta.get("lf_module_results", {}).items()}
     title = name or type(model).__name__
     stage("structuring")
     result = finish(builder, title, f"Imported from the PyTorch model {title}.",

@@ -98,7 +98,7 @@ class TwoOut(nn.Module):
 
     def forward(self, x):
         h = torch.relu(self.a(x))
-        return h, torch.sigmoid(self.b(h))
+        return torch.sigmoid(self.b(h)), h  # the ports follow the return order
 
 
 class Fork(nn.Module):
@@ -110,7 +110,7 @@ class Fork(nn.Module):
         self.fc = nn.Linear(6, 3)
 
     def forward(self, x):
-        h, g = self.split(x)
+        g, h = self.split(x)
         return self.fc(h * g)
 '''
 
@@ -246,6 +246,9 @@ def test_interleaved_module_stays_flat_and_a_two_output_module_is_a_block(nested
     graph = result.project.graph
     split = graph.find("split").block
     assert split.name == "TwoOut" and [p.name for p in split.spec.outputs] == ["out1", "out2"]
+    fed = {split.graph.node(e.target).name: split.graph.node(e.source).type
+           for e in split.graph.edges if split.graph.node(e.target).type == "Output"}
+    assert fed == {"out1": "Sigmoid", "out2": "ReLU"}
     check_weights_and_file(result, original, torch.randn(2, 6))
 
 
