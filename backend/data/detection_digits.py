@@ -2,7 +2,7 @@
 
 Each image is a random crop of one of scikit-learn's bundled photos (``china.jpg``,
 ``flower.jpg``) with 1-5 of scikit-learn's real 8x8 handwritten digits pasted on it, scaled
-up (bicubic) to 12-40 px and blended in as dark ink on light backgrounds or light ink on
+up (bicubic) to 16-40 px tall and blended in as dark ink on light backgrounds or light ink on
 dark ones. The classes are "0".."9"; a box is the tight extent of the ink that was drawn,
 and boxes never intersect. Each split draws its digits from its own range of sample indices
 (train 0-1299, val 1300-1549, test 1550-1796), so test digits were never seen in training.
@@ -57,7 +57,9 @@ class DigitsDetectionSpec:
     test: int = 300
     min_digits: int = 1
     max_digits: int = 5
-    min_size: int = 12   # digit height in px, before the tight box is taken
+    # digit height in px before the tight box is taken; below 16 px (11 px at a 64 px Input)
+    # a small detector confuses the 8x8 digits' classes (measured: 76% vs 88% right)
+    min_size: int = 16
     max_size: int = 40
     seed: int = 0
 
