@@ -281,8 +281,9 @@ class OnnxImporter:
         for vi in g.input:
             if vi.name in self.weights or vi.name in self.initializers:
                 continue
+            t = self.out_type(vi.name)
             try:
-                params = input_params(self.out_type(vi.name))
+                params = input_params(t)
             except ImportModelError as exc:
                 raise ImportModelError(f"{self.source}: input {vi.name!r}: {exc}") from None
             n = self.b.add("Input", vi.name, params, [])
