@@ -129,11 +129,7 @@ def generate_code(graph, analysis, title: str = "") -> str:
             model = compile_graph(graph, analysis)
         model.meta["inputs"] = {n.name: (n.params["kind"], tuple(n.params["shape"]))
                                 for n in graph.nodes if n.type == "Input"}
-        # fx renames values that would shadow a Python builtin (an Add named "sum" -> sum_1).
-        last = {n.meta["layer"]: n.name for n in model.graph.nodes
-                if n.meta.get("layer") and "port" not in n.meta}  # not one output of several
-        model.meta["names"] = {fx_name: layer for layer, fx_name in last.items()
-                               if fx_name != layer and layer not in model._modules}
+        model.meta["names"] = _renamed(model)
         # Layers whose code does not carry their settings (a backbone's weights, freezing).
         model.meta["layers"] = {n.name: (n.type, dict(n.params)) for n in graph.nodes
                                 if callable(getattr(getattr(model, n.name, None),
@@ -144,6 +140,31 @@ def generate_code(graph, analysis, title: str = "") -> str:
         lines = ["# The network could not be compiled:", "#"]
         lines += _comment_lines(f"{type(exc).__name__}: {exc}", "#   ", "#   ")
         return "\n".join(lines) + "\n"
+
+
+def _renamed(model) -> dict[str, str]:
+    """fx renames values that would shadow a Python builtin (an Add named "sum" -> sum_1):
+    variable -> layer name, so that an import gives the layer its name back."""
+    last = {n.meta["layer"]: n.name for n in model.graph.nodes
+            if n.meta.get("layer") and "port" not in n.meta}  # not one output of several
+    return {fx_name: layer for layer, fx_name in last.items()
+            if fx_name != layer and layer not in model._modules}
+
+
+def _block_interface(module) -> list[str]:
+    """Class attributes of a block's class that its code alone does not say: output port
+    names other than out / out1, out2... and renamed variables (as Network's)."""
+    lines = []
+    signature = module.meta.get("signature")
+    if signature is not None:
+        outs = tuple(signature.output_names)
+        if outs != (("out",) if len(outs) == 1 else tuple(f"out{i + 1}"
+                                                          for i in range(len(outs)))):
+            lines.append(f"    LAYERFORGE_OUTPUTS = {outs!r}")
+    names = _renamed(module)
+    if names:
+        lines.append(f"    LAYERFORGE_NAMES = {names!r}")
+    return lines + ([""] if lines else [])
 
 
 def _comment_lines(text: str, first: str, rest: str) -> list[str]:
@@ -193,7 +214,7 @@ def _class_body(model, blocks: dict[str, str]) -> str:
         if block is None:
             lines.append(f"        self.{name} = {_constructor(name, module)}")
             continue
-        text = _class_body(module, blocks)
+        text = "\n".join([*_block_interface(module), _class_body(module, blocks)])
         if text not in blocks:
             taken = set(blocks.values())
             cls, i = block, 2

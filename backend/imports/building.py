@@ -91,6 +91,10 @@ class GraphBuilder:
         self.module_inputs: dict[str, list[tuple[str, tuple[str, str]]]] = {}
         # module path -> the values its forward() returned (its block's outputs, in order)
         self.module_outputs: dict[str, list[tuple[str, str]]] = {}
+        # what a module's class declares (LayerForge's generated block classes): its output
+        # port names, and variables fx renamed -> the layer names they stand for
+        self.module_output_names: dict[str, list[str]] = {}
+        self.module_renames: dict[str, dict[str, str]] = {}
 
     def add(self, type_name: str, raw_name: str, params: dict[str, Any],
             sources: list[str | tuple[str, str]], weights: dict[str, torch.Tensor] | None = None,
@@ -136,7 +140,8 @@ def finish(builder: GraphBuilder, name: str, description: str,
     graph, state, opaque = builder.graph, builder.state, builder.opaque
     try:
         structured = structure(graph, builder.scopes, builder.module_classes, state, opaque,
-                               builder.module_inputs, builder.module_outputs)
+                               builder.module_inputs, builder.module_outputs,
+                               builder.module_output_names, builder.module_renames)
     except Exception:  # noqa: BLE001 - structuring is a nicety: never fail an import on it
         log.exception("structuring the imported graph into blocks failed; kept flat")
         structured = None

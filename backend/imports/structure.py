@@ -115,6 +115,8 @@ class _Structurer:
         self.flat, self.analysis = flat, analysis
         self.classes, self.module_inputs = classes, module_inputs
         self.module_outputs = module_outputs
+        self.output_names: dict[str, list[str]] = {}  # declared by generated block classes
+        self.renames: dict[str, dict[str, str]] = {}
         self.nodes = {n.id: n for n in flat.nodes}
         self.index = {n.id: i for i, n in enumerate(flat.nodes)}
         self.units: list[_Unit] = []
@@ -288,6 +290,7 @@ class _Structurer:
             if name.startswith(p) and len(name) > len(p):
                 name = name[len(p):]
                 break
+        name = self.renames.get(unit.path, {}).get(name, name)  # sum_1 -> sum
         if name.isdigit():  # a Sequential's layers: 0 -> conv0
             stem = re.sub(r"\d+$", "", node.spec.default_name) or "layer"
             return _valid_name(stem + name)
@@ -315,6 +318,11 @@ class _Structurer:
             produced.sort(key=returned.index)
         out_names = ["out"] if len(produced) == 1 else [f"out{i + 1}"
                                                         for i in range(len(produced))]
+        declared = self.output_names.get(unit.path) or []
+        if len(declared) == len(produced) and len(set(declared)) == len(declared) and \
+                all(name_problem(n) is None for n in declared) and \
+                all(v in returned for v in produced):
+            out_names = list(declared)
         unit.outputs = dict(zip(produced, out_names))
         # names inside: ports first, then the layers (their attribute names), then blocks
         taken = {name for _, name in unit.inputs} | set(out_names)
@@ -455,7 +463,9 @@ def _body(inner: Graph) -> tuple:
 def structure(flat: Graph, scopes: dict[str, str], classes: dict[str, str],
               state: dict[str, Any], opaque: list[str],
               module_inputs: dict[str, list[tuple[str, Value]]] | None = None,
-              module_outputs: dict[str, list[Value]] | None = None) -> Structured | None:
+              module_outputs: dict[str, list[Value]] | None = None,
+              output_names: dict[str, list[str]] | None = None,
+              renames: dict[str, dict[str, str]] | None = None) -> Structured | None:
     """The flat imported graph as nested blocks along the module hierarchy, or None when
     nothing becomes a block (no scopes, or every module is a single layer). Raises nothing
     the caller must handle beyond falling back to the flat graph (``building.finish``)."""
@@ -465,6 +475,7 @@ def structure(flat: Graph, scopes: dict[str, str], classes: dict[str, str],
     if not analysis.is_valid:
         return None  # verify() reports the flat graph's errors
     s = _Structurer(flat, analysis, scopes, classes, module_inputs or {}, module_outputs or {})
+    s.output_names, s.renames = output_names or {}, renames or {}
     s.group()
     if not any(u.is_group or u.rename for u in s.units):
         return None

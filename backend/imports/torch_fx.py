@@ -710,6 +710,17 @@ def import_module(model: nn.Module, input_shapes: list[tuple[int, ...]] | None =
     builder.module_outputs = {path: [v if isinstance(v, tuple) else (v, "out") for v in
                                      (importer.ids.get(n) for n in nodes) if v is not None]
                               for path, nodes in gm.meta.get("lf_module_results", {}).items()}
+    for path in builder.module_classes:  # block classes of LayerForge's generated code
+        try:
+            cls = type(model.get_submodule(path))
+        except AttributeError:
+            continue
+        outputs, names = getattr(cls, "LAYERFORGE_OUTPUTS", None), \
+            getattr(cls, "LAYERFORGE_NAMES", None)
+        if isinstance(outputs, tuple) and all(isinstance(o, str) for o in outputs):
+            builder.module_output_names[path] = list(outputs)
+        if isinstance(names, dict):
+            builder.module_renames[path] = {str(k): str(v) for k, v in names.items()}
     title = name or type(model).__name__
     stage("structuring")
     result = finish(builder, title, f"Imported from the PyTorch model {title}.",

@@ -101,6 +101,25 @@ class TwoOut(nn.Module):
         return torch.sigmoid(self.b(h)), h  # the ports follow the return order
 
 
+class Cumulate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        return torch.cumsum(self.fc(x), dim=1)  # no layer: an Opaque node inside the block
+
+
+class WithOpaque(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = Cumulate()
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.inner(x))
+
+
 class Fork(nn.Module):
     """A module returning two values: a block with two outputs."""
 
@@ -285,7 +304,40 @@ def definitions(graph):
     return out
 
 
-@pytest.mark.parametrize("make", [residual_with_nested_blocks,
+def block_with_named_ports():
+    """A block whose outputs are not out1/out2 and whose Add is named after a builtin (fx
+    renames its variable): the generated class says both (LAYERFORGE_OUTPUTS/_NAMES)."""
+    from graph.blocks import BlockDefinition
+    from graph.model import Edge, Graph
+
+    def wire(g, a, b, port="in"):
+        g.connect(Edge(a.id, "out", b.id, port))
+
+    inner = Graph()
+    x = inner.add_node("Input", name="x", params={"kind": "vector", "shape": (6,)})
+    fc = inner.add_node("Linear", name="fc", params={"out_features": 6})
+    act = inner.add_node("Tanh", name="act")
+    total = inner.add_node("Add", name="sum")
+    gate = inner.add_node("Sigmoid", name="gate")
+    for a, b in ((x, fc), (fc, act), (act, gate)):
+        wire(inner, a, b)
+    wire(inner, fc, total, "in1")
+    wire(inner, act, total, "in2")
+    for name, src in (("gated", gate), ("features", total)):  # not in creation order
+        wire(inner, src, inner.add_node("Output", name=name))
+    graph = Graph()
+    graph.blocks.add(BlockDefinition("Pair", inner))
+    image = graph.add_node("Input", name="v", params={"kind": "vector", "shape": (6,)})
+    pair = graph.add_node("Block", name="pair", params={"block": "Pair"})
+    mix = graph.add_node("Multiply", name="mix")
+    wire(graph, image, pair, "x")
+    graph.connect(Edge(pair.id, "features", mix.id, "in1"))
+    graph.connect(Edge(pair.id, "gated", mix.id, "in2"))
+    wire(graph, mix, graph.add_node("Output", name="y"))
+    return graph
+
+
+@pytest.mark.parametrize("make", [residual_with_nested_blocks, block_with_named_ports,
                                   lambda: build_template("mobilenet-digits").graph])
 def test_round_trip_of_a_block_graph_through_generated_code(make, tmp_path):
     from tests.backend.imports.test_importer import same_function, signature
@@ -321,3 +373,15 @@ def test_an_imported_network_round_trips_through_its_generated_code(resnet18, tm
     assert definitions(imported) == definitions(graph)
     assert result.max_abs_diff <= 1e-5
     same_function(graph, imported, torch.randn(2, 3, 64, 64))
+
+
+def test_opaque_nodes_inside_blocks_are_named_by_their_path(nested_file):
+    """Paths as the import report (app/import_report.py) writes them: block/.../node."""
+    original = load_python_model(nested_file, "WithOpaque")
+    result = import_module(original, [(6,)])
+    graph = result.project.graph
+    inner = graph.find("inner").block
+    assert inner.name == "Cumulate" and names(inner.graph) == ["x", "fc", "cumsum", "out"]
+    assert result.opaque == ["inner/cumsum"]
+    assert "inner.cumsum.c0" not in result.state_dict  # an op without weights
+    check_weights_and_file(result, original, torch.randn(2, 6))
