@@ -4,8 +4,9 @@ Python's cycle collector runs on whichever thread happens to allocate. When that
 (training, capture, export) and the garbage holds a Qt object, PySide deadlocks: the worker
 waits for the GIL inside ~QObject holding Qt's mutex, while the GUI thread holds the GIL and
 waits for that mutex (checked with gdb: a training run froze the app). So the GUI switches
-automatic collection off and collects on its own thread from a timer (pyqtgraph's
-GarbageCollector, made for exactly this).
+automatic collection off and collects on its own thread from a timer (as pyqtgraph's
+GarbageCollector does; :class:`GuiCollector` is the same few lines without importing
+pyqtgraph and numpy at startup).
 
 A full collection walks every object torch, numpy and Qt created: ~140 ms after startup,
 ~300 ms after a run (measured), holding the GIL. Such a collection, due every few minutes,
@@ -30,17 +31,36 @@ _setting_up = threading.Event()  # a run is building its model and loading its d
 def collect_on_gui_thread(app) -> None:
     """Switch automatic collection off; collect from a 1 s timer on the GUI thread."""
     if getattr(app, "_gui_thread_gc", None) is None:
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        class Collector(GarbageCollector):
-            def check(self) -> None:
-                if not _setting_up.is_set():  # its objects are about to be frozen
-                    super().check()
-
-        app._gui_thread_gc = Collector(interval=1.0)
+        app._gui_thread_gc = GuiCollector(interval=1.0)
         from PySide6.QtCore import QTimer
 
         QTimer.singleShot(0, settle_idle)  # once the window is up: startup's objects stay
+
+
+class GuiCollector:
+    """Automatic collection off; the generations collected from a timer on the GUI thread
+    when their counts pass gc's thresholds, as automatic collection would (pyqtgraph's
+    GarbageCollector), except during a run's setup."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.check)
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer.start(int(interval * 1000))
+
+    def check(self) -> None:
+        if _setting_up.is_set():  # its objects are about to be frozen
+            return
+        l0, l1, l2 = gc.get_count()
+        if l0 > self.threshold[0]:
+            gc.collect(0)
+            if l1 > self.threshold[1]:
+                gc.collect(1)
+                if l2 > self.threshold[2]:
+                    gc.collect(2)
 
 
 def settle_idle() -> None:

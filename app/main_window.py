@@ -21,6 +21,7 @@ from app.editor.minimap import Minimap
 from app.editor.scene import GraphScene
 from app.editor.view import GraphView
 from app.recovery import RecoveryFile
+from app.torch_loader import BUSY_TIP, LOADING_TEXT, torch_loader
 from app.window_actions import WindowMenus
 from app.window_blocks import WindowBlocks
 from app.window_docks import WindowDocks
@@ -108,6 +109,8 @@ class MainWindow(QMainWindow):
         if not self._room_checked:  # sizes are known once shown
             self._room_checked = True
             QTimer.singleShot(0, self._check_canvas_room)
+            # torch loads off the GUI thread once the window is up (app.torch_loader)
+            QTimer.singleShot(0, torch_loader().start)
 
     def _check_canvas_room(self) -> None:
         """A saved layout that squeezes the canvas (under 40% of the window) is dropped."""
@@ -117,13 +120,34 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.status_valid = QLabel()
         self.status_size = QLabel()
-        self.status_device = QLabel(self._device_text())
+        self.status_device = QLabel(LOADING_TEXT)
         for label in (self.status_valid, self.status_size, self.status_device):
             self.statusBar().addPermanentWidget(label)
+        loader = torch_loader()
+        loader.finished.connect(self._torch_loaded)
+        if loader.state in ("ready", "failed"):
+            self._torch_loaded()
+
+    def _torch_loaded(self) -> None:
+        """PyTorch is ready (the device it trains on) or failed (why, in red)."""
+        loader = torch_loader()
+        if loader.ready:
+            self.status_device.setText(self._device_text())
+            self.status_device.setToolTip("")
+            self.status_device.setStyleSheet("")
+        else:
+            self.status_device.setText("PyTorch failed to load")
+            self.status_device.setToolTip(loader.error)
+            self.status_device.setStyleSheet("color: #e5484d;")
+            self.show_message(f"PyTorch could not be loaded: {loader.error}. "
+                              "The editor works; training and export need PyTorch.")
+        menus = getattr(self, "menus", None)
+        if menus is not None:
+            menus.torch_state_changed()
 
     @staticmethod
     def _device_text() -> str:
-        from backend.training.train import available_devices
+        from backend.training.train import available_devices  # only once torch is loaded
         return f"device: {available_devices()[0]}"
 
     def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)

@@ -23,6 +23,15 @@ class PanelTabs(QTabWidget):
         area.setWidget(panel)
         return super().addTab(area, label)
 
+    def set_page(self, index: int, panel: QWidget) -> None:
+        """Put ``panel`` in tab ``index`` in place of its page (a placeholder), keeping the
+        tab, its label and the current tab."""
+        area = super().widget(index)
+        old = area.takeWidget()
+        area.setWidget(panel)
+        if old is not None:
+            old.deleteLater()
+
     def widget(self, index: int) -> QWidget | None:
         area = super().widget(index)
         return area.widget() if isinstance(area, QScrollArea) else area

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from app.main_window import MainWindow
 
 
+IMPORT_TIP = "Open a PyTorch class (.py) or an ONNX file as a graph"
+
+
 def redo_keys() -> list[QKeySequence]:
     """The platform's Redo keys plus both usual ones: Ctrl+Y (Windows, most Linux apps) and
     Ctrl+Shift+Z (macOS, GNOME/KDE) — X11's standard binding is only Ctrl+Shift+Z."""
@@ -36,6 +39,18 @@ class WindowMenus:
         self.act_undo: QAction | None = None
         self.act_redo: QAction | None = None
         self._build_actions()
+        self.torch_state_changed()
+
+    def torch_state_changed(self) -> None:
+        """File > Import needs PyTorch: disabled, saying why, until it has loaded."""
+        from app.torch_loader import BUSY_TIP, torch_loader
+
+        loader = torch_loader()
+        self.act_import.setEnabled(loader.ready)
+        tip = "" if loader.ready else BUSY_TIP if not loader.failed else \
+            f"PyTorch could not be loaded: {loader.error}"
+        self.act_import.setToolTip(tip or self.act_import.text().replace("&", ""))
+        self.act_import.setStatusTip(tip or IMPORT_TIP)
 
     def _build_actions(self) -> None:
         window = self.window
@@ -54,7 +69,7 @@ class WindowMenus:
                               "Start a new network from a template")
         self.act_open = action("&Open…", window.open_dialog, Std.Open)
         self.act_import = action("&Import PyTorch Model…", window.import_dialog, None,
-                                 "Open a PyTorch class (.py) or an ONNX file as a graph")
+                                 IMPORT_TIP)
         self.act_save = action("&Save", window.save, Std.Save)
         self.act_save_as = action("Save &As…", window.save_as, Std.SaveAs)
         self.act_quit = action("&Quit", window.close, Std.Quit)

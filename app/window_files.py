@@ -3,6 +3,7 @@ file, and the recent-files list."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ OPEN_FILTER = (f"Projects and checkpoints (*.json {CHECKPOINT_PATTERNS});;"
                f"LayerForge projects (*.json);;Checkpoints ({CHECKPOINT_PATTERNS});;"
                "All files (*)")
 MAX_RECENT = 8
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 
 
 class DocumentFiles(QObject):
@@ -157,11 +159,24 @@ class DocumentFiles(QObject):
     def _import_ended(self) -> None:
         """The worker thread has ended (after its result arrived: both are queued)."""
         self._close_progress()
-        self.window.act_import.setEnabled(True)
+        self.window.menus.torch_state_changed()
 
     def open_file(self, path: str | Path) -> bool:
-        """Open a project or checkpoint; a bad file is reported and the current one kept."""
+        """Open a project or checkpoint; a bad file is reported and the current one kept.
+        A checkpoint needs PyTorch: while it loads, the file opens once it is ready."""
+        from app.torch_loader import torch_loader
+
         window = self.window
+        loader = torch_loader()
+        if Path(path).suffix in CHECKPOINT_SUFFIXES and not loader.ready \
+                and "torch" not in sys.modules:
+            if loader.failed:
+                window.show_error("Cannot open file", f"{path} is a checkpoint, which needs "
+                                  f"PyTorch, and PyTorch could not be loaded: {loader.error}")
+                return False
+            window.show_message(f"{Path(path).name} opens when PyTorch has loaded…")
+            loader.when_ready(lambda: self.open_file(path))
+            return True
         try:
             document = Document.open(path)
         except LayerForgeError as exc:

@@ -12,7 +12,10 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
                                QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from app.editor.style import is_dark
-from backend.compile.codegen import generate_code
+from app.torch_loader import torch_loader
+
+# the code comes from the compiler (torch): imported once app.torch_loader says it is loaded
+WAITING_TEXT = "The network's PyTorch code appears here once PyTorch has loaded (a moment)."
 
 
 # ---- highlighting ----------------------------------------------------------------------------
@@ -121,6 +124,7 @@ class CodeView(QWidget):
         self._timer.setInterval(self.DELAY_MS)
         self._timer.timeout.connect(self.refresh)
         self._stale = True
+        self._waiting = False  # on the torch loader
         self.set_document(document)
 
     def set_document(self, document) -> None:
@@ -135,9 +139,37 @@ class CodeView(QWidget):
         if self.isVisible():
             self._timer.start()  # restarts: a burst of edits compiles once
 
+    def _torch_ready(self) -> bool:
+        """Whether the compiler can run; if not, the view waits for it (never blocking)."""
+        loader = torch_loader()
+        if loader.ready:
+            return True
+        if loader.failed:
+            self.editor.setPlaceholderText(f"The code needs PyTorch, which could not be "
+                                           f"loaded: {loader.error}")
+        else:
+            self.editor.setPlaceholderText(WAITING_TEXT)
+            if not self._waiting:
+                self._waiting = True
+                loader.when_ready(self._loaded)
+        return False
+
+    def _loaded(self) -> None:
+        self._waiting = False
+        self.editor.setPlaceholderText("The network's PyTorch code appears here.")
+        self._stale = True
+        if self.isVisible():
+            self.refresh()
+
     def refresh(self) -> None:
-        """Regenerate the code now."""
+        """Regenerate the code now (once PyTorch has loaded)."""
         self._timer.stop()
+        if not self._torch_ready():
+            self._stale = True
+            self.editor.clear()
+            return
+        from backend.compile.codegen import generate_code
+
         self._stale = False
         self.document.analyze_pending()  # shown right after an edit: its analysis first
         code = generate_code(self.document.graph, self.document.analysis,
@@ -165,6 +197,9 @@ class CodeView(QWidget):
 
     def copy_code(self) -> None:
         """Copy: the whole code to the clipboard."""
+        if not self._torch_ready():
+            self.note.setText("PyTorch is loading: the code can be copied in a moment.")
+            return
         QApplication.clipboard().setText(self.current_code())
         self.note.setText("Copied to the clipboard.")
 
@@ -178,6 +213,9 @@ class CodeView(QWidget):
 
     def save_as(self) -> Path | None:
         """Save As: ask for a file name and write the code there (``.py`` added if missing)."""
+        if not self._torch_ready():
+            self.note.setText("PyTorch is loading: the code can be saved in a moment.")
+            return None
         name, _ = QFileDialog.getSaveFileName(self, "Save the network's code",
                                               str(self.suggested_path()),
                                               "Python files (*.py);;All files (*)")

@@ -3,6 +3,10 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# With torch imported, windows build their torch panels at once (app.torch_loader), as the
+# tests expect; tests/app/test_startup.py checks the lazy start in a fresh process.
+import torch  # noqa: E402,F401
+
 from pathlib import Path
 
 import pytest
