@@ -40,6 +40,11 @@ BUSY_TIP = "PyTorch is loading: this opens in a moment."
 IDLE, LOADING, READY, FAILED = "idle", "loading", "ready", "failed"
 
 
+def torch_imported() -> bool:
+    """Whether torch is imported already (then loading the rest cannot race the GUI)."""
+    return "torch" in sys.modules
+
+
 def import_backend() -> None:
     """Import torch and the backend modules the panels need (any thread)."""
     for name in BACKEND_MODULES:
@@ -77,7 +82,7 @@ class TorchLoader(QObject):
         process embedding the editor, the tests) the rest is loaded at once instead."""
         if self.state != IDLE:
             return
-        if "torch" in sys.modules:
+        if torch_imported():
             self.load_now()
             return
         self.state = LOADING
@@ -108,7 +113,7 @@ class TorchLoader(QObject):
         """``fn()`` on the GUI thread as soon as torch is ready (now if it is); never if
         loading failed. Loading itself starts when the first window shows (:meth:`start`),
         or now when torch is already imported (then nothing is left to wait for)."""
-        if self.state == IDLE and "torch" in sys.modules:
+        if self.state == IDLE and torch_imported():
             self.start()
         if self.state == READY:
             fn()
