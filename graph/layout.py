@@ -91,7 +91,10 @@ def _layers(graph: Graph, direction: str) -> list[list[_Vertex]]:
     index = {n.id: i for i, n in enumerate(nodes)}
     pairs = sorted({(index[e.source], index[e.target]) for e in graph.edges
                     if e.source in index and e.target in index and e.source != e.target})
-    g = igraph.Graph(n=len(nodes), edges=pairs, directed=True)
+    # igraph.Graph(...) imports numpy only to accept arrays (~0.3 s of the editor's start,
+    # which needs no numpy: issue 18); its base constructor takes the same list of pairs
+    g = igraph.Graph.__new__(igraph.Graph)
+    igraph.GraphBase.__init__(g, len(nodes), pairs, True)
     layout = g.layout_sugiyama(maxiter=100)
     depth = len(nodes) and max(int(round(y)) for _, y in layout.coords[:len(nodes)])
     layers: list[list[_Vertex]] = [[] for _ in range(depth + 1)]
