@@ -38,17 +38,29 @@ def layerforge_version() -> str:
 def about_text() -> str:
     """Versions of LayerForge, Python, torch, Qt/PySide6 and the training device."""
     import PySide6
-    import torch
 
-    from backend.training.train import available_devices
+    from app.torch_loader import torch_imported, torch_loader
 
+    loader = torch_loader()
+    if loader.state == "idle" and torch_imported():
+        loader.start()  # imported already: nothing to wait for
+    if loader.ready:  # never imported on the GUI thread while the loader imports it
+        import torch
+
+        from backend.training.train import available_devices
+
+        torch_line, device = f"torch {torch.__version__}", available_devices()[0]
+    else:
+        torch_line = "torch: loading…" if not loader.failed else \
+            f"torch: could not be loaded ({loader.error})"
+        device = "known once PyTorch has loaded"
     return (f"<b>LayerForge {layerforge_version()}</b><br>"
             "Build neural networks visually, train them live, test and export them.<br><br>"
-            f"torch {torch.__version__}<br>"
+            f"{torch_line}<br>"
             f"Qt {qVersion()} · PySide6 {PySide6.__version__}<br>"
             f"Python {platform.python_version()} on {platform.system()} "
             f"{platform.machine()}<br>"
-            f"training device: {available_devices()[0]}")
+            f"training device: {device}")
 
 
 def menu_actions(menu: QMenu, path: str = ""):

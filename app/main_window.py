@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QMimeData, QSettings, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QSettings, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QUndoView
 
@@ -39,6 +39,7 @@ DIRECTION_SETTING = "editor/direction"
 __all__ = ["MainWindow", "PROJECT_FILTER", "MAX_RECENT", "AUTOSAVE_MS", "DIRECTION_SETTING"]
 
 AUTOSAVE_MS = 30_000
+LOAD_FALLBACK_MS = 1000  # PyTorch starts loading at the first paint, or after this at worst
 
 
 def _part(part: str, name: str) -> property:
@@ -48,6 +49,8 @@ def _part(part: str, name: str) -> property:
 
 class MainWindow(QMainWindow):
     """One window editing one document."""
+
+    firstPainted = Signal()  # the window is on screen, painted (then PyTorch starts loading)
 
     # the parts' widgets and actions, where the rest of the app and the tests reach them
     palette_widget = _part("docks", "palette_widget")
@@ -103,14 +106,25 @@ class MainWindow(QMainWindow):
         else:  # first start: the canvas gets the room
             self.docks.first_start_sizes()
         self._room_checked = False
+        self._painted = False
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
         if not self._room_checked:  # sizes are known once shown
             self._room_checked = True
             QTimer.singleShot(0, self._check_canvas_room)
-            # torch loads off the GUI thread once the window is up (app.torch_loader)
+            # in case no paint comes (a minimised start): load torch anyway
+            QTimer.singleShot(LOAD_FALLBACK_MS, torch_loader().start)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.UpdateRequest and not self._painted:
+            # the window has been painted: now torch loads off the GUI thread (its import
+            # takes the GIL in turns with the GUI: not before the user sees the window)
+            self._painted = True
+            self.firstPainted.emit()
             QTimer.singleShot(0, torch_loader().start)
+        return handled
 
     def _check_canvas_room(self) -> None:
         """A saved layout that squeezes the canvas (under 40% of the window) is dropped."""
