@@ -7,7 +7,7 @@ from typing import Any
 from graph.layers.base import ParamSpec
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-LOSSES = ("cross_entropy", "mse", "l1", "bce_with_logits", "nll")
+LOSSES = ("cross_entropy", "mse", "l1", "bce_with_logits", "nll", "centernet")
 SCHEDULES = ("none", "step", "cosine", "one_cycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -17,7 +17,7 @@ TRAINING_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("momentum", "float", 0.9, "Momentum (SGD, RMSprop).", min=0.0, max=0.999),
     ParamSpec("weight_decay", "float", 0.0, "L2 penalty on the weights.", min=0.0, max=1.0),
     ParamSpec("loss", "choice", "cross_entropy", "What training minimises: cross_entropy for "
-              "classes, mse/l1 for numbers.", choices=LOSSES),
+              "classes, mse/l1 for numbers, centernet for boxes (detection).", choices=LOSSES),
     ParamSpec("schedule", "choice", "none", "How the learning rate changes over the run.",
               choices=SCHEDULES),
     ParamSpec("step_size", "int", 10, "Epochs between decays (step schedule).", min=1,

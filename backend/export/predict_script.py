@@ -1,4 +1,5 @@
-"""Run an exported LayerForge model on one input file and print its top prediction.
+"""Run an exported LayerForge model on one input file and print its top prediction
+(or, for a detector, its boxes).
 
     python predict.py digit.png                 # image models (OpenCV reads the file)
     python predict.py window.csv                # time-series models: the last T rows are used
@@ -77,6 +78,7 @@ def _image(path: str, norm: dict) -> torch.Tensor:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else \
             cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     height, width = norm["size"]
+    _image.original = img.shape[:2]  # boxes are given back in the file's pixels
     if img.shape[:2] != (height, width):
         shrinking = img.shape[0] > height or img.shape[1] > width
         # INTER_AREA antialiases when shrinking, as training's resize does
@@ -152,13 +154,26 @@ def _numbers(source: str, norm: dict) -> torch.Tensor:
 # How an output reads, by the "prediction" its task declared at export (LayerForge's
 # backend/tasks); exports written before that field existed name only their task.
 PREDICTION_OF_TASK = {"classification": "top_k", "regression": "value",
-                      "language_model": "next_token"}
+                      "language_model": "next_token", "detection": "boxes"}
 
 
 def describe(output: torch.Tensor, meta: dict, top: int) -> list[str]:
     """The prediction in words: top classes/characters with probabilities, or the forecast."""
     prediction = meta.get("prediction") or PREDICTION_OF_TASK.get(meta.get("task"), "top_k")
     out = output[0].float()
+    if prediction == "boxes":  # rows x1, y1, x2, y2, score, class in the model's input pixels
+        classes = meta.get("class_names") or []
+        height, width = (meta.get("normalization") or {}).get("size", [1, 1])
+        rows_h, rows_w = getattr(_image, "original", (height, width))
+        scale = [rows_w / width, rows_h / height] * 2  # back to the file's own pixels
+        lines = []
+        for x1, y1, x2, y2, score, label in out.reshape(-1, 6).tolist():
+            if label < 0 or score <= 0:
+                continue
+            name = classes[int(label)] if int(label) < len(classes) else str(int(label))
+            box = ", ".join(f"{v * s:.1f}" for v, s in zip((x1, y1, x2, y2), scale))
+            lines.append(f"{name}: {score * 100:.1f}% at [{box}]")
+        return lines or ["no objects found"]
     if prediction == "value":
         norm = meta.get("normalization") or {}
         if norm.get("kind") != "series":

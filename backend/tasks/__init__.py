@@ -10,11 +10,12 @@ from __future__ import annotations
 from backend.errors import UnknownTaskError
 from backend.tasks.base import Baseline, FitContext, Metric, Task, evaluate, loss_inputs, predict
 from backend.tasks.classification import Classification
+from backend.tasks.detection import Detection
 from backend.tasks.language_model import LanguageModel
 from backend.tasks.regression import Regression
 
 TASKS: dict[str, Task] = {task.name: task for task in (Classification(), Regression(),
-                                                       LanguageModel())}
+                                                       LanguageModel(), Detection())}
 # A checkpoint or export without a task (an imported model never trained) is read as a
 # classifier, as LayerForge always did.
 DEFAULT_TASK = "classification"
@@ -32,7 +33,8 @@ def get_task(name: str | None) -> Task:
 
 def metric_named(name: str) -> Metric | None:
     """The metric declaration behind a metrics-record key ("accuracy", "mae"), if any."""
-    return next((t.metric for t in TASKS.values() if t.metric.name == name), None)
+    return next((m for t in TASKS.values() for m in (t.metric, *t.figures)
+                 if m.name == name), None)
 
 
 def format_metric(name: str, value: float) -> str:

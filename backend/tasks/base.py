@@ -74,11 +74,56 @@ class Task:
     losses: tuple[str, ...] = ()
     default_loss: str = ""
     metric: Metric
+    figures: tuple[Metric, ...] = ()  # what evaluate() reports besides the loss and metric
     rank_by: str = RANK_BY
     live_test: bool = False         # can be tested live on camera frames (the Test tab)
     generates_text: bool = False    # ``layerforge sample`` and the temperature slider
     counts_classes: bool = False    # the Data tab shows class counts per split
-    prediction: str = ""            # how one output reads in predict.py: top_k, value, next_token
+    prediction: str = ""            # how one output reads in predict.py: top_k, value, next_token,
+    #                                 boxes
+    pixel_augment: bool = True      # the trainer's flips/shifts/rotations keep targets true
+
+    # -- training: what the trainer asks for each batch --
+    def criterion(self, loss_name: str) -> Callable | None:
+        """The loss function, when the task has its own (None: torch's, by the loss' name)."""
+        return None
+
+    def forward(self, model: nn.Module, x: torch.Tensor) -> Any:
+        """The model's output on a batch, as this task's loss and metrics read it."""
+        return model(x)
+
+    def loss(self, loss_fn: Callable, out: Any, y: torch.Tensor,
+             loss_name: str) -> torch.Tensor:
+        """The loss of one batch."""
+        return loss_fn(*loss_inputs(out.float(), y, loss_name))
+
+    def rank_key(self, figures: dict[str, float]) -> float:
+        """Where an epoch's validation figures ({"loss": ..., metric: ...}) rank: lower is
+        better. By the loss, or by ``rank_by`` when a task ranks by its metric."""
+        if self.rank_by == RANK_BY:
+            return figures["loss"]
+        value = figures[self.rank_by]
+        return -value if self.metric.higher_is_better else value
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: Split, loss_fn: Callable, loss_name: str,
+                 device: torch.device, batch_size: int = 512) -> dict[str, float]:
+        """Mean loss and the metric over a split (``metric_sums`` per batch)."""
+        was_training = model.training
+        model.eval()
+        total_loss, metric_sum, metric_count, n = 0.0, 0.0, 0, 0
+        for start in range(0, len(split), batch_size):
+            x = split.x[start:start + batch_size].to(device, non_blocking=True)
+            y = split.y[start:start + batch_size].to(device, non_blocking=True)
+            out = self.forward(model, x).float()
+            total_loss += float(self.loss(loss_fn, out, y, loss_name)) * len(x)
+            s, c = self.metric_sums(out, y)
+            metric_sum += s
+            metric_count += c
+            n += len(x)
+        model.train(was_training)
+        return {"loss": total_loss / max(n, 1),
+                self.metric.name: metric_sum / max(metric_count, 1)}
 
     # -- metrics --
     def batch_metric(self, out: torch.Tensor, y: torch.Tensor) -> tuple[float, int] | None:
@@ -142,24 +187,10 @@ def loss_inputs(out: torch.Tensor, y: torch.Tensor,
     return out, y
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, split: Split, loss_fn: Callable, loss_name: str, task: Task,
              device: torch.device, batch_size: int = 512) -> dict[str, float]:
-    """Mean loss and the task's metric over a split."""
-    was_training = model.training
-    model.eval()
-    total_loss, metric_sum, metric_count, n = 0.0, 0.0, 0, 0
-    for start in range(0, len(split), batch_size):
-        x = split.x[start:start + batch_size].to(device, non_blocking=True)
-        y = split.y[start:start + batch_size].to(device, non_blocking=True)
-        out = model(x).float()
-        total_loss += float(loss_fn(*loss_inputs(out, y, loss_name))) * len(x)
-        s, c = task.metric_sums(out, y)
-        metric_sum += s
-        metric_count += c
-        n += len(x)
-    model.train(was_training)
-    return {"loss": total_loss / max(n, 1), task.metric.name: metric_sum / max(metric_count, 1)}
+    """Mean loss and the task's figures over a split (its metric at least)."""
+    return task.evaluate(model, split, loss_fn, loss_name, device, batch_size)
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from backend.compile.compiler import compile_graph, locate_failure
 from backend.data import (Augmenter, DataBundle, DataError, DownloadCancelled, DownloadProgress,
                           load_dataset, reporting)
 from backend.errors import TrainingError
-from backend.tasks import FitContext, Task, evaluate, get_task, loss_inputs
+from backend.tasks import FitContext, Task, evaluate, get_task
 from backend.training import distributed
 from backend.training.monitor import LayerMonitor, LayerStat
 from backend.compile.backbones import load_pretrained_weights
@@ -405,7 +405,8 @@ class TrainingRun:
         batches = per_rank // batch_size  # drop the ragged last batch: steady BatchNorm
         step_model = distributed.wrap(model, world, device)  # DDP averages the gradients
         loss_name = s["loss"]
-        loss_fn = LOSSES[loss_name]()
+        task: Task = get_task(bundle.task)
+        loss_fn = task.criterion(loss_name) or LOSSES[loss_name]()  # a task's own, or torch's
         trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers: not
         if not trainable:
             raise TrainingError("nothing to train: every layer is frozen. Turn off 'freeze' on "
@@ -417,20 +418,23 @@ class TrainingRun:
             opt.load_state_dict(resume.optimizer)
         if resume and resume.scheduler and scheduler is not None:
             scheduler.load_state_dict(resume.scheduler)
-        augment = _augmenter(s) if len(bundle.sample_shape) == 3 else None
+        augment = _augmenter(s) if len(bundle.sample_shape) == 3 and task.pixel_augment \
+            else None
         amp = s["mixed_precision"] and device.type == "cuda"
         amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
         scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
         gen = torch.Generator().manual_seed(s["seed"] + start_epoch)
-        task: Task = get_task(bundle.task)
         metric = task.metric.name
         n_params = sum(p.numel() for p in model.parameters())
         yield Started(str(device), s["epochs"], batches, len(train), n_params, bundle.task,
                       metric, start_epoch, sum(p.numel() for p in trainable))
 
-        best_loss = min((h["val_loss"] for h in self.history), default=math.inf)
-        best_epoch = min(self.history, key=lambda h: h["val_loss"])["epoch"] \
-            if self.history else -1
+        # the best epoch so far, as the task ranks them (by validation loss, or its metric)
+        best = min(self.history, default=None, key=lambda h: task.rank_key(
+            {"loss": h["val_loss"], metric: h["val_metric"]}))
+        best_rank = task.rank_key({"loss": best["val_loss"], metric: best["val_metric"]}) \
+            if best else math.inf
+        best_loss, best_epoch = (best["val_loss"], best["epoch"]) if best else (math.inf, -1)
         stale, step, epoch = 0, start_epoch * batches, start_epoch
         stopped_by_user = stopped_early = False
         monitor = LayerMonitor(model) if self.monitor_interval is not None else None
@@ -469,8 +473,8 @@ class TrainingRun:
                     monitor.start()
                 try:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                        out = step_model(x)
-                        loss = loss_fn(*loss_inputs(out.float(), y, loss_name))
+                        out = task.forward(step_model, x)
+                        loss = task.loss(loss_fn, out, y, loss_name)
                 except (RuntimeError, IndexError, ValueError) as exc:
                     if sampling:
                         monitor.finish()  # never leave hooks on the model
@@ -532,8 +536,8 @@ class TrainingRun:
             yield EpochEnd(epoch, s["epochs"], record["train_loss"], train_metric, val["loss"],
                            val[metric], metric, record["lr"], time.perf_counter() - started,
                            report)
-            if val["loss"] < best_loss:
-                best_loss, best_epoch, stale = val["loss"], epoch, 0
+            if task.rank_key(val) < best_rank:
+                best_rank, best_loss, best_epoch, stale = task.rank_key(val), val["loss"], epoch, 0
                 path = self._save(epoch, opt, scheduler, val)
                 if path:
                     yield CheckpointSaved(str(path), epoch, val["loss"])

@@ -8,8 +8,9 @@ backbones, whose shapes come from a model file — register through ``register()
 from __future__ import annotations
 
 from graph.errors import GraphEditError
-from graph.layers import (activation, arithmetic, attention, conv, dense, generative, io, merge,
-                          norm, opaque, pool, pretrained, recurrent, regularization, shape)
+from graph.layers import (activation, arithmetic, attention, conv, dense, detection, generative,
+                          io, merge, norm, opaque, pool, pretrained, recurrent, regularization,
+                          shape)
 from graph.layers.base import LayerSpec, ParamSpec, PortSpec
 
 CATALOGUE: dict[str, LayerSpec] = {}
@@ -19,7 +20,7 @@ LEGACY_TYPES: dict[str, str] = {"Dense": "Linear", "Concatenate": "Concat", "Swi
 
 CATEGORY_ORDER = ("Input/Output", "Dense", "Convolution", "Pooling", "Normalization",
                   "Activation", "Recurrent", "Attention", "Merge", "Math", "Reshape",
-                  "Regularization", "Generative", "Pretrained", "Utility")
+                  "Regularization", "Generative", "Detection", "Pretrained", "Utility")
 
 
 def register(spec: LayerSpec) -> None:
@@ -30,7 +31,7 @@ def register(spec: LayerSpec) -> None:
 
 
 for _family in (io, dense, conv, pool, norm, activation, recurrent, attention, merge, arithmetic,
-                shape, regularization, generative, opaque, pretrained):
+                shape, regularization, generative, detection, opaque, pretrained):
     for _spec in _family.SPECS:
         register(_spec)
 

@@ -177,6 +177,9 @@ class LayerSpec:
     output_count: str = ""  # outputs are out1..outK, K given by this parameter (Split, Chunk)
     # or the output ports as a function of the parameters (MaxPool2d's optional indices)
     output_rule: Callable[[dict[str, Any]], tuple[PortSpec, ...]] | None = None
+    # the input ports as a function of the parameters (DetectionDecode reads size and offset
+    # only for box heads)
+    input_rule: Callable[[dict[str, Any]], tuple[PortSpec, ...]] | None = None
     key_params: tuple[str, ...] = ()
     version: int = 1
     default_name: str = ""
@@ -194,6 +197,8 @@ class LayerSpec:
 
     def input_ports(self, params: dict[str, Any]) -> tuple[PortSpec, ...]:
         """The input ports for these parameters (merge layers have as many as asked for)."""
+        if self.input_rule is not None:
+            return self.input_rule(params)
         if self.variadic:
             count = params.get("inputs", 2)
             count = count if isinstance(count, int) and not isinstance(count, bool) else 2

@@ -22,7 +22,8 @@ def test_a_task_declares_its_losses_metric_and_prediction(name):
     assert task.default_loss in task.losses
     assert set(task.losses) <= set(LOSSES)  # losses the training settings offer
     assert task.metric.name and task.metric.title
-    assert task.rank_by == "val_loss"
+    # runs rank by validation loss unless a task ranks them by its metric (detection: mAP)
+    assert task.rank_by in ("val_loss", task.metric.name)
     # the standalone predict.py keeps its own table for exports older than the field
     assert predict_script.PREDICTION_OF_TASK[name] == task.prediction
     assert task.export_metadata()["prediction"] == task.prediction
@@ -35,8 +36,8 @@ def test_every_loss_the_settings_offer_belongs_to_some_task():
 
 def test_a_file_without_a_task_is_read_as_a_classifier_and_an_unknown_task_is_named():
     assert get_task("") is get_task(None) is TASKS[DEFAULT_TASK]
-    with pytest.raises(UnknownTaskError, match="'detection'.*classification, regression"):
-        get_task("detection")
+    with pytest.raises(UnknownTaskError, match="'segmentation'.*classification, regression"):
+        get_task("segmentation")
 
 
 def test_metrics_are_formatted_by_their_declaration():
