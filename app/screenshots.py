@@ -35,6 +35,9 @@ def main(out_dir: str = "resources/screenshots", only: str = "") -> None:
     from graph.templates import TEMPLATES, build_template
 
     app = create_application()
+    from app.torch_loader import torch_loader
+
+    torch_loader().load_now()  # the shots drive the torch panels: built with each window
     from PySide6.QtCore import QSettings
 
     QSettings().clear()  # test-mode store: a layout saved by an earlier run must not leak in

@@ -123,6 +123,9 @@ def main() -> None:
     from graph.templates import build_template
 
     app = create_application()
+    from app.torch_loader import torch_loader
+
+    torch_loader().load_now()  # the window's Training tab at once (it loads lazily otherwise)
     project = build_template(TEMPLATE)
     project.training["epochs"] = EPOCHS
     window = MainWindow(Document(project))
