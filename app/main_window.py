@@ -14,6 +14,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QUndoView
 
 from app.document import Document
+from app.garbage import settle_released
 from app.editor.codeview import CodeView
 from app.editor.inspector import InspectorWidget
 from app.editor.mime import GRAPH_MIME
@@ -39,6 +40,7 @@ DIRECTION_SETTING = "editor/direction"
 __all__ = ["MainWindow", "PROJECT_FILTER", "MAX_RECENT", "AUTOSAVE_MS", "DIRECTION_SETTING"]
 
 AUTOSAVE_MS = 30_000
+RELEASE_MS = 200  # after a document is replaced: its memory is collected and released
 LOAD_FALLBACK_MS = 1000  # PyTorch starts loading at the first paint, or after this at worst
 
 
@@ -209,6 +211,8 @@ class MainWindow(QMainWindow):
             self.code_view.set_document(document)
             self.minimap.follow_scene(self.scene)
             stale_scene.deleteLater()
+            # the closed document's run, model and data go once the deletions have run
+            QTimer.singleShot(RELEASE_MS, settle_released)
         self.docks.set_panels(document, self.code_view)
         for action in (self.act_undo, self.act_redo):  # the previous stack's; deleted now,
             if action is not None:  # as QMenu.clear() below leaves the C++ objects alive but

@@ -160,6 +160,11 @@ class DocumentFiles(QObject):
         """The worker thread has ended (after its result arrived: both are queued)."""
         self._close_progress()
         self.window.menus.torch_state_changed()
+        from PySide6.QtCore import QTimer
+
+        from app.garbage import settle_released
+
+        QTimer.singleShot(200, settle_released)  # the traced model, the ONNX sessions
 
     def open_file(self, path: str | Path) -> bool:
         """Open a project or checkpoint; a bad file is reported and the current one kept.
