@@ -47,7 +47,10 @@ def _is_checkpoint(path: str) -> bool:
 
 
 def _open(path: str) -> Project:
-    """A project file, or the project inside a checkpoint."""
+    """A project file, the project inside a checkpoint, or a built-in template by its name
+    (``layerforge train digits-detector``) when no such file exists."""
+    if path in TEMPLATES and not Path(path).exists():
+        return build_template(path)
     if _is_checkpoint(path):
         from backend.checkpoint import load_checkpoint
         return load_checkpoint(path).project
@@ -397,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="project file (.json) or checkpoint (.pt)")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("train", help="train a project headless")
-    p.add_argument("file", help="project file (.json) or checkpoint (.pt)")
+    p.add_argument("file", help="project file (.json), checkpoint (.pt) or template name")
     p.add_argument("--epochs", type=int, help="override the project's epochs")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where to train")
     p.add_argument("--out", help="folder for checkpoints and the metrics log "

@@ -273,6 +273,32 @@ class ViTDigits(nn.Module):
         return self.fc(self.norm(self.flatten(x[:, 0:1])))
 
 
+class DigitsDetector(nn.Module):
+    """digits-detector: conv-BN-ReLU layers (3x3; stride 2 for the "down" ones) to a 12x12
+    grid, a CenterNet head (a 1x1 conv per output: class heatmaps, box sizes, centre offsets)
+    and the decoder's fixed-size rows. The head and decoder are LayerForge's own modules
+    (what a person would import for CenterNet), so the trainer's hooks find them."""
+
+    LAYERS = (("down1", 1, 16, 2), ("down2", 16, 32, 2), ("conv2", 32, 32, 1),
+              ("down3", 32, 64, 2), ("conv3", 64, 64, 1))
+
+    def __init__(self) -> None:
+        from backend.compile.ops.detection import CenterNetHead, DetectionDecode
+
+        super().__init__()
+        for name, c_in, c_out, stride in self.LAYERS:
+            self.add_module(name, nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False))
+            self.add_module(f"{name}_bn", nn.BatchNorm2d(c_out))
+        self.head = CenterNetHead(64, 10, 0, 8)
+        self.decode = DetectionDecode(20, 0.3, False, 0.5, 8)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image
+        for name, *_ in self.LAYERS:
+            x = F.relu(getattr(self, f"{name}_bn")(getattr(self, name)(x)))
+        return self.decode(*self.head(x))
+
+
 TWINS: dict[str, Callable[[], nn.Module]] = {
     "hello-mlp": HelloMLP,
     "digits-cnn": DigitsCNN,
@@ -282,6 +308,7 @@ TWINS: dict[str, Callable[[], nn.Module]] = {
     "transfer": Transfer,
     "mobilenet-digits": MobileNetDigits,
     "vit-digits": ViTDigits,
+    "digits-detector": DigitsDetector,
 }
 
 # What one sample is, per template: (shape without batch, dtype, token id bound).
@@ -294,10 +321,12 @@ _INPUTS: dict[str, tuple[tuple[int, ...], torch.dtype, int]] = {
     "transfer": ((3, 128, 128), torch.float32, 0),
     "mobilenet-digits": ((1, 16, 16), torch.float32, 0),
     "vit-digits": ((1, 16, 16), torch.float32, 0),
+    "digits-detector": ((1, 96, 96), torch.float32, 0),
 }
 # Regression templates (values per sample); the rest are classifiers: (classes, time steps
 # labelled per sample, 0 for one label per sample).
 _REGRESSION = {"lstm-forecast": 1}
+_DETECTORS = {"digits-detector"}  # boxes per image (the detection task)
 _CLASSES = {"hello-mlp": (10, 0), "digits-cnn": (10, 0), "char-gru": (TEXT_VOCAB_SIZE, 64),
             "residual-cnn": (10, 0), "transfer": (2, 0), "mobilenet-digits": (10, 0),
             "vit-digits": (10, 0)}
@@ -314,17 +343,41 @@ def example_input(key: str, batch: int, seed: int = 0) -> torch.Tensor:
 
 def example_target(key: str, batch: int, seed: int = 1) -> torch.Tensor:
     """A random target for the template's task: class indices (one per sample, or one per
-    time step for char-gru), or values for regression."""
+    time step for char-gru), values for regression, or for the detector 1-3 boxes per image
+    as the data room pads them (N, 3, 5: x1, y1, x2, y2, label; label -1 unused)."""
     gen = torch.Generator().manual_seed(seed)
+    if key in _DETECTORS:
+        rows = torch.zeros(batch, 3, 5)
+        rows[..., 4] = -1
+        for i in range(batch):
+            for j in range(int(torch.randint(1, 4, (1,), generator=gen))):
+                x, y = (float(v) for v in torch.randint(0, 64, (2,), generator=gen))
+                w, h = (float(v) for v in torch.randint(8, 32, (2,), generator=gen))
+                label = float(torch.randint(0, 10, (1,), generator=gen))
+                rows[i, j] = torch.tensor([x, y, x + w, y + h, label])
+        return rows
     if key in _REGRESSION:
         return torch.randn(batch, _REGRESSION[key], generator=gen)
     classes, steps = _CLASSES[key]
     return torch.randint(0, classes, (batch, steps) if steps else (batch,), generator=gen)
 
 
-def loss_fn(key: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The template's training loss: MSE for the forecaster, cross-entropy otherwise (a class
-    per time step is flattened to (N*T, K) vs (N*T,), as the trainer does)."""
+def forward(key: str, model: nn.Module, x: torch.Tensor):
+    """What the template's loss reads from a batch: the output, or for the detector the
+    output with its head's maps (as the trainer runs it)."""
+    if key in _DETECTORS:
+        from backend.tasks.detection import run_detector
+        return run_detector(model, x)
+    return model(x)
+
+
+def loss_fn(key: str, output, target: torch.Tensor) -> torch.Tensor:
+    """The template's training loss: MSE for the forecaster, CenterNet's (focal, L1, GIoU)
+    for the detector (``output`` from :func:`forward`), cross-entropy otherwise (a class per
+    time step is flattened to (N*T, K) vs (N*T,), as the trainer does)."""
+    if key in _DETECTORS:
+        from backend.tasks.detection import CenterNetLoss
+        return CenterNetLoss()(output, target)
     if key in _REGRESSION:
         return F.mse_loss(output, target)
     if output.dim() == target.dim() + 1 and output.dim() > 2:

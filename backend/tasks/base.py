@@ -97,6 +97,12 @@ class Task:
         """The loss of one batch."""
         return loss_fn(*loss_inputs(out.float(), y, loss_name))
 
+    def batch_augmenter(self, bundle: DataBundle, settings: dict[str, Any]
+                        ) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
+        """An augmentation of whole training batches (x, y) -> (x, y) that keeps the targets
+        true, for tasks whose targets move with the pixels (None: none)."""
+        return None
+
     def rank_key(self, figures: dict[str, float]) -> float:
         """Where an epoch's validation figures ({"loss": ..., metric: ...}) rank: lower is
         better. By the loss, or by ``rank_by`` when a task ranks by its metric."""

@@ -332,6 +332,17 @@ class Detection(Task):
     def criterion(self, loss_name: str) -> Callable:
         return CenterNetLoss()
 
+    def batch_augmenter(self, bundle: DataBundle, settings: dict[str, Any]
+                        ) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
+        """Box-aware augmentation (the data room's: zoom in/out keeping every object, colour
+        jitter, left-right flips when 'flip' is on), when any augmentation setting is on."""
+        if not any(settings.get(k) for k in ("flip", "shift", "rotate", "noise")):
+            return None
+        from backend.data.detection import DetectionAugment, augment_batch
+
+        augment = DetectionAugment(flip=bool(settings.get("flip")))
+        return lambda x, y: augment_batch(x, y, augment, bundle.normalization)
+
     def forward(self, model: nn.Module, x: torch.Tensor) -> DetectionOutput:
         return run_detector(model, x)
 

@@ -420,6 +420,7 @@ class TrainingRun:
             scheduler.load_state_dict(resume.scheduler)
         augment = _augmenter(s) if len(bundle.sample_shape) == 3 and task.pixel_augment \
             else None
+        augment_batch = task.batch_augmenter(bundle, s)  # e.g. boxes moving with the pixels
         amp = s["mixed_precision"] and device.type == "cuda"
         amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
         scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
@@ -468,6 +469,8 @@ class TrainingRun:
                 y = train.y[idx].to(device, non_blocking=True)
                 if augment is not None and augment.enabled:
                     x = augment(x, gen if device.type == "cpu" else None)
+                if augment_batch is not None:
+                    x, y = augment_batch(x, y)
                 sampling = monitor is not None and t0 - last_sample >= self.monitor_interval
                 if sampling:
                     monitor.start()

@@ -26,7 +26,7 @@ from graph.project import Project, load_project, save_project
 from graph.templates import TEMPLATES, Builder, build_template
 
 TEMPLATE_KEYS = ["hello-mlp", "digits-cnn", "lstm-forecast", "char-gru", "residual-cnn",
-                 "transfer", "mobilenet-digits", "vit-digits"]
+                 "transfer", "mobilenet-digits", "vit-digits", "digits-detector"]
 TEXT = "".join(f"the quick brown fox {i % 7} jumps over the lazy dog.\n" for i in range(100))
 
 

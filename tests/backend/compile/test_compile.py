@@ -9,7 +9,7 @@ from torch import nn
 import backend.compile.compiler as compile_module
 from backend.compile.compiler import compile_graph, locate_failure
 from backend.errors import CompileError
-from bench.twins import TWINS, example_input, example_target, loss_fn
+from bench.twins import TWINS, example_input, example_target, forward, loss_fn
 from graph.model import Edge, Graph
 from graph.templates import TEMPLATES, build_template
 from graph.validate import analyze
@@ -61,15 +61,17 @@ def test_example_input_matches_the_template_input(key):
 @pytest.mark.parametrize("key", KEYS)
 def test_twin_loss_is_the_trainers_loss(key):
     """The loss the twins are trained with (tests, benchmark) is the template's own."""
-    from backend.tasks import loss_inputs
+    from backend.tasks import TASKS
     from backend.training.train import LOSSES
 
     loss_name = build_template(key).training["loss"]
+    task = next(t for t in TASKS.values() if loss_name in t.losses)
     model = compiled(key)
     x, y = example_input(key, BATCH), example_target(key, BATCH)
     with torch.no_grad():
-        out = model(x)
-        expected = LOSSES[loss_name]()(*loss_inputs(out, y, loss_name))
+        out = forward(key, model, x)  # as the task runs it (the detector's maps too)
+        criterion = task.criterion(loss_name) or LOSSES[loss_name]()
+        expected = task.loss(criterion, out, y, loss_name)
         torch.testing.assert_close(loss_fn(key, out, y), expected)
 
 
@@ -94,7 +96,7 @@ def test_train_mode_gradients_equal_twin(key):
     losses = []
     for m in (model, twin):
         torch.manual_seed(7)  # the same dropout masks in both
-        loss = loss_fn(key, m(x), y)
+        loss = loss_fn(key, forward(key, m, x), y)
         loss.backward()
         losses.append(loss.detach())
     torch.testing.assert_close(losses[0], losses[1])

@@ -232,6 +232,21 @@ def test_a_few_epochs_lower_the_loss_and_report_every_figure():
     assert 0.0 <= done.test["map50_95"] <= done.test["map50"] <= 1.0
 
 
+def test_training_batches_are_augmented_with_their_boxes():
+    bundle = squares_bundle(counts=(8, 2, 2))
+    task = get_task("detection")
+    assert task.batch_augmenter(bundle, {"flip": False, "shift": 0}) is None
+    augment = task.batch_augmenter(bundle, {"flip": True, "shift": 4})
+    torch.manual_seed(0)
+    x, y = augment(bundle.train.x, bundle.train.y)
+    assert x.shape == bundle.train.x.shape and y.shape == bundle.train.y.shape
+    for before, after in zip(unpad(bundle.train.y), unpad(y)):
+        assert after["labels"].tolist() == before["labels"].tolist()  # no object is lost
+        boxes = after["boxes"]
+        assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= 32).all()
+        assert (boxes[:, 2:] > boxes[:, :2]).all()
+
+
 def test_the_best_epoch_is_the_one_with_the_best_validation_map():
     task = get_task("detection")
     assert task.rank_by == "map50"
@@ -285,3 +300,11 @@ def test_the_task_is_declared_with_its_prediction_kind():
     assert task.export_metadata()["prediction"] == "boxes"
     assert task.losses == ("centernet",) and task.metric.name == "map50"
     assert [row["labels"].tolist() for row in unpad(pad_targets(TRUE, 3))] == [[0, 0], [1]]
+
+
+def test_the_cli_trains_a_template_by_its_name():
+    from backend.cli import _open
+
+    project = _open("digits-detector")  # `layerforge train digits-detector`
+    assert project.dataset["name"] == "digits-detection"
+    assert project.training["loss"] == "centernet"
