@@ -209,6 +209,27 @@ def _channel_layernorm(m):
     return "ChannelLayerNorm", {"eps": m.eps, "elementwise_affine": m.elementwise_affine}
 
 
+def _window_attention(m):
+    """torchvision's ShiftedWindowAttention (V1: V2's cosine attention and position MLP
+    are another class, not matched)."""
+    if len(m.window_size) != 2 or len(m.shift_size) != 2 or \
+            any(s >= w for s, w in zip(m.shift_size, m.window_size)):
+        return None  # the layer refuses a shift of a whole window (its mask is arbitrary)
+    return "ShiftedWindowAttention", {
+        "num_heads": m.num_heads, "window_size": tuple(m.window_size),
+        "shift_size": tuple(m.shift_size), "qkv_bias": m.qkv.bias is not None,
+        "proj_bias": m.proj.bias is not None,
+        "attention_dropout": float(m.attention_dropout), "dropout": float(m.dropout)}
+
+
+def _patch_merging(m):
+    norm = m.norm
+    if type(norm) is not nn.LayerNorm or not norm.elementwise_affine or norm.bias is None \
+            or m.reduction.bias is not None:
+        return None
+    return "PatchMerging", {"eps": norm.eps}
+
+
 def _simple(type_name: str, *attrs: str):
     return lambda m: (type_name, {a: getattr(m, a) for a in attrs})
 
@@ -270,6 +291,8 @@ LIBRARY_RULES: dict[str, Callable[[nn.Module], tuple[str, dict[str, Any]] | None
     "torchvision.ops.stochastic_depth.StochasticDepth": _stochastic_depth,
     "timm.layers.drop.DropPath": _stochastic_depth,
     "torchvision.models.convnext.LayerNorm2d": _channel_layernorm,
+    "torchvision.models.swin_transformer.ShiftedWindowAttention": _window_attention,
+    "torchvision.models.swin_transformer.PatchMerging": _patch_merging,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from graph.errors import GraphEditError
 from graph.layers import (activation, arithmetic, attention, conv, dense, detection, generative,
                           io, merge, norm, opaque, pool, pretrained, recurrent, regularization,
-                          shape)
+                          shape, window)
 from graph.layers.base import LayerSpec, ParamSpec, PortSpec
 
 CATALOGUE: dict[str, LayerSpec] = {}
@@ -30,8 +30,8 @@ def register(spec: LayerSpec) -> None:
     CATALOGUE[spec.type] = spec
 
 
-for _family in (io, dense, conv, pool, norm, activation, recurrent, attention, merge, arithmetic,
-                shape, regularization, generative, detection, opaque, pretrained):
+for _family in (io, dense, conv, pool, norm, activation, recurrent, attention, window, merge,
+                arithmetic, shape, regularization, generative, detection, opaque, pretrained):
     for _spec in _family.SPECS:
         register(_spec)
 

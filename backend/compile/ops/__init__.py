@@ -4,12 +4,13 @@ same meaning. ``backend/compile/modules.py`` resolves catalogue module names thr
 """
 from __future__ import annotations
 
-from backend.compile.ops import activation, arithmetic, attention, conv, detection, norm, shape
+from backend.compile.ops import (activation, arithmetic, attention, conv, detection, norm, shape,
+                                 window)
 from backend.compile.ops.base import Emitter
 
 EMITTERS: dict[str, Emitter] = {}
 MODULES: dict[str, type] = {}
-for _family in (activation, arithmetic, attention, conv, detection, norm, shape):
+for _family in (activation, arithmetic, attention, conv, detection, norm, shape, window):
     for _name in _family.EMITTERS.keys() & EMITTERS.keys() | _family.MODULES.keys() & MODULES.keys():
         raise ValueError(f"op {_name!r} is declared twice")
     EMITTERS.update(_family.EMITTERS)

@@ -117,7 +117,8 @@ TOKEN_LAYERS = {"Embedding", "Identity", "Flatten", "Reshape", "Permute", "Conca
 
 # The newer families keep their tables in catalogue_refs/ (one module each), merged here.
 FAMILY_REFS = [import_module(f"tests.backend.compile.catalogue_refs.{name}") for name in
-               ("activation", "norm", "conv", "shape", "arithmetic", "attention", "detection")]
+               ("activation", "norm", "conv", "shape", "arithmetic", "attention", "detection",
+                "window")]
 for _refs in FAMILY_REFS:
     for _table, _extra in ((TORCH_OPS, _refs.TORCH_OPS), (REASONS, _refs.REASONS),
                            (UNBATCHED_RANK, _refs.UNBATCHED_RANK), (CAPS, _refs.CAPS)):
