@@ -222,14 +222,14 @@ IMPORT_PENDING = frozenset({
     "CELU", "ChannelLayerNorm", "ChannelShuffle", "Chunk", "ClassToken", "Conv3d",
     "ConvTranspose1d", "ConvTranspose3d", "Crop", "CropToReference", "CrossAttention",
     "DepthwiseConv2d", "Divide", "Dropout1d", "Dropout2d", "Dropout3d", "ELU", "EmbeddingBag",
-    "GLU", "GlobalAvgPool", "GlobalMaxPool", "GroupNorm", "Hardsigmoid", "Hardswish",
-    "Hardtanh", "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm", "MatMul", "Max",
-    "MaxPool3d", "MaxUnpool2d", "Maximum", "Mean", "Minimum", "Mish", "MultiheadAttention",
-    "PReLU", "Pad", "Parameter", "PixelShuffle", "PixelUnshuffle", "PositionEmbedding",
-    "RMSNorm", "ReLU6", "Reparameterize", "Resize", "SELU", "Scale", "SeparableConv2d",
-    "SinusoidalPositionalEncoding", "Slice", "Softplus", "Softsign", "Split", "Squeeze",
-    "StochasticDepth", "Subtract", "Sum", "TransformerDecoderLayer", "Transpose", "Unflatten",
-    "Unsqueeze",
+    "GLU", "GlobalAvgPool", "GlobalMaxPool", "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm", "MatMul", "Max", "MaxPool3d",
+    "MaxUnpool2d", "Maximum", "Mean", "Minimum", "Mish", "MultiheadAttention", "PReLU", "Pad",
+    "Parameter", "PatchMerging", "PixelShuffle", "PixelUnshuffle", "PositionEmbedding", "RMSNorm",
+    "ReLU6", "Reparameterize", "Resize", "SELU", "Scale", "SeparableConv2d",
+    "ShiftedWindowAttention", "SinusoidalPositionalEncoding", "Slice", "Softplus", "Softsign",
+    "Split", "Squeeze", "StochasticDepth", "Subtract", "Sum", "TransformerDecoderLayer",
+    "Transpose", "Unflatten", "Unsqueeze",
 })
 
 
