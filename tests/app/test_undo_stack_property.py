@@ -104,9 +104,12 @@ def draw_command(data, graph: Graph) -> Command | None:
         return Disconnect(graph, data.draw(st.sampled_from(edges), label="edge")) \
             if edges else None
     if kind == "set_param":
-        if not node.spec.params:
+        # text parameters are recorded by a tool (a Block's definition, an Opaque's op), not
+        # typed by a user: the inspector shows them read-only
+        editable = [p for p in node.spec.params if p.kind != "text"]
+        if not editable:
             return None
-        spec = data.draw(st.sampled_from(node.spec.params), label="param")
+        spec = data.draw(st.sampled_from(editable), label="param")
         value = data.draw(valid_value(spec), label="value")
         assert spec.problem(value) is None, (spec, value)
         return SetParam(graph, node.id, spec.name, value)
