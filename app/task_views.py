@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from PySide6.QtWidgets import QWidget
 
+from app.panels.detection_view import DetectionView
 from app.panels.live_views import TopKBars
 from app.panels.report_views import ClassificationView, ForecastView, TextView
 
@@ -24,4 +25,5 @@ TASK_VIEWS: dict[str, TaskViews] = {
     "classification": TaskViews(ClassificationView, TopKBars),
     "regression": TaskViews(ForecastView),
     "language_model": TaskViews(TextView),
+    "detection": TaskViews(DetectionView),
 }
