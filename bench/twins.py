@@ -280,7 +280,7 @@ class DigitsDetector(nn.Module):
     (what a person would import for CenterNet), so the trainer's hooks find them."""
 
     LAYERS = (("down1", 1, 16, 2), ("down2", 16, 32, 2), ("conv2", 32, 32, 1),
-              ("down3", 32, 64, 2), ("conv3", 64, 64, 1))
+              ("down3", 32, 96, 2), ("conv3", 96, 96, 1))
 
     def __init__(self) -> None:
         from backend.compile.ops.detection import CenterNetHead, DetectionDecode
@@ -289,7 +289,7 @@ class DigitsDetector(nn.Module):
         for name, c_in, c_out, stride in self.LAYERS:
             self.add_module(name, nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False))
             self.add_module(f"{name}_bn", nn.BatchNorm2d(c_out))
-        self.head = CenterNetHead(64, 10, 0, 8)
+        self.head = CenterNetHead(96, 10, 0, 8)
         self.decode = DetectionDecode(20, 0.3, False, 0.5, 8)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

@@ -283,7 +283,7 @@ def digits_detector() -> Project:
                        ("BatchNorm2d", f"{name}_bn"), ("ReLU", f"{name}_relu"))
 
     y = conv(y, "down1", 16, stride=2)            # 48x48
-    for stage, channels in ((2, 32), (3, 64)):  # 24x24, then 12x12: stride 8
+    for stage, channels in ((2, 32), (3, 96)):  # 24x24, then 12x12: stride 8
         y = conv(y, f"down{stage}", channels, stride=2)
         y = conv(y, f"conv{stage}", channels)
     head = b.add("CenterNetHead", "head", y, num_classes=10, hidden=0, stride=8)
