@@ -11,16 +11,13 @@ could not bring to ``TARGET_OPSET`` still maps.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 
 from backend.errors import ImportModelError
 from graph.layers.pool import pool_out
 from graph.shapes import TensorType
-
-if TYPE_CHECKING:  # the importer (onnx_file) drives the converters
-    from backend.imports.onnx_file import OnnxImporter
 
 TARGET_OPSET = 18  # older files are converted to this opset before mapping
 INT64_MAX = 2 ** 63 - 1
@@ -32,9 +29,11 @@ def _text(value: Any) -> str:
 
 class Op:
     """One ONNX node as the converters read it: attributes, constant inputs, the first input
-    computed from the model's inputs (``x``) and its per-sample type (``t``)."""
+    computed from the model's inputs (``x``) and its per-sample type (``t``). ``imp`` is the
+    ``onnx_file.OnnxImporter`` driving the conversion (not imported here: that would be a
+    circle)."""
 
-    def __init__(self, imp: OnnxImporter, node, attrs: dict[str, Any], opset: int) -> None:
+    def __init__(self, imp: Any, node, attrs: dict[str, Any], opset: int) -> None:
         self.imp, self.node, self.a, self.opset = imp, node, attrs, opset
         self.type = node.op_type
         self.inputs = list(node.input)
@@ -699,7 +698,7 @@ CONVERTERS: dict[str, Callable[[Op], None]] = {
 SUPPORTED = tuple(sorted(CONVERTERS))
 
 
-def convert(imp: OnnxImporter, node, attrs: dict[str, Any], opset: int) -> None:
+def convert(imp: Any, node, attrs: dict[str, Any], opset: int) -> None:
     """Plan the layer(s) for ``node``, or raise ImportModelError when it has none."""
     converter = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
     if converter is None:
