@@ -168,6 +168,37 @@ classify it.
 so they need more data or augmentation than a CNN: compare it with `digits-cnn` in the run
 history, then turn the shift/rotate augmentation off and watch the gap between training and
 validation loss grow. Try patch size 2 (64 tokens) or a fourth encoder layer.""",
+    "digits-detector": """An object detector: instead of one answer per image it finds every digit in a photo and draws
+a box around each, the way a camera app finds faces.
+
+**The data.** "Find the digits" pastes one to five of scikit-learn's handwritten digits, at
+several sizes, onto crops of its two sample photos, and records each digit's box. It is
+generated on first use, the same every time, and saved as COCO JSON (the format most labelling
+tools write); YOLO and Pascal VOC folders can be imported into it.
+
+**The backbone.** `down1`–`conv3` are convolutions with BatchNorm and ReLU; the three with
+stride 2 shrink the 96x96 image 8 times, to a 12x12 grid. Each cell of that grid sees a
+patch of the photo around it.
+
+**The CenterNet head.** `head` has three outputs, each wire with its own shape: `heatmap`
+says, for every cell and every digit class, how likely a digit's *centre* falls in that cell;
+`size` the width and height of its box; `offset` where exactly in the cell the centre lies.
+Training draws a small Gaussian bump at every true centre and teaches the heatmap to match it
+(a focal loss, which keeps the many empty cells from drowning the few digits).
+
+**The decoder.** `decode` keeps the cells that are higher than their eight neighbours (a 3x3
+peak search), takes the 20 strongest, turns each into a box [x1, y1, x2, y2, score, class] in
+image pixels; its `nms` setting also drops a box that overlaps a stronger one of its class
+(the peak search alone is usually enough here). Its output always has 20 rows (empty ones are
+zeros with class -1), so exports to ONNX and TorchScript stay static.
+
+**How it is judged.** mAP@0.5 is the average precision of each class when a box counts as
+right if it overlaps the true one by half; mAP@[.5:.95] asks for tighter boxes. The Evaluation
+tab lists AP per class and shows the test images with the most mistakes first.
+
+**What to try.** Raise the decoder's threshold and watch precision rise and recall fall;
+set the head and decoder to centroids mode (FOMO: centres only, no sizes) and compare the
+centroid F1.""",
 }
 
 
