@@ -29,6 +29,9 @@ bench: venv
 	$(BIN)/python bench/gui_training.py
 	$(BIN)/python bench/webcam_pipeline.py
 	$(BIN)/python bench/export_formats.py
+	$(BIN)/python -m bench.import_zoo
+	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/startup.py
 
 # The README's screenshots, rendered from the running app.
 # In a real X window (Xvfb) where there is one: offscreen grabs hide layout bugs.
