@@ -8,7 +8,6 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
@@ -16,7 +15,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayo
                                QVBoxLayout, QWidget)
 
 from app.import_progress import source_path
-from graph.model import Graph, Node
+from graph.blocks import walk_nodes
+from graph.model import Node
 
 TABLE_ROWS = 12  # Opaque nodes listed without scrolling
 SAME_OUTPUTS = 1e-4  # a max difference up to this is float rounding, not a different network
@@ -54,18 +54,6 @@ class ImportSummary:
     checkpoint: str = ""
 
 
-def walk(graph: Graph, prefix: str = "") -> Iterator[tuple[str, Node]]:
-    """Every node at any depth with its path (``layer1_0/conv1``); a block's Input/Output
-    nodes are its ports and are left out."""
-    for node in graph.nodes:
-        if prefix and node.type in ("Input", "Output"):
-            continue
-        path = f"{prefix}{node.name}"
-        yield path, node
-        if node.block is not None:
-            yield from walk(node.block.graph, path + "/")
-
-
 def opaque_entry(path: str, node: Node) -> OpaqueEntry:
     """What an Opaque node runs (its recorded ``operation``, else the recipe's) and why."""
     try:
@@ -86,7 +74,7 @@ def summarize(result, source: str, seconds: float = 0.0, checkpoint: str = "") -
     """The report's facts from a ``backend.imports.ImportResult``."""
     nodes = blocks = 0
     opaque = []
-    for path, node in walk(result.project.graph):
+    for path, node in walk_nodes(result.project.graph):
         if node.type == "Block":
             blocks += 1
             continue

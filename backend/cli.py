@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from backend.export.formats import FORMATS as EXPORT_FORMATS
+from graph.blocks import walk_nodes
 from graph.errors import LayerForgeError
 from graph.formatting import format_macs
 from graph.project import Project, load_project, save_project
@@ -367,9 +368,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                             f"them); training starts from new random weights")
     else:
         save_checkpoint(args.output, result.checkpoint())
-    graph = result.project.graph
-    print(f"imported {result.project.name}: {len(graph.nodes)} nodes, {len(graph.edges)} "
-          f"edges, {len(result.opaque)} opaque ({', '.join(result.opaque[:8]) or 'none'})")
+    nodes = [node for _, node in walk_nodes(result.project.graph)]
+    blocks = sum(1 for node in nodes if node.block is not None)
+    print(f"imported {result.project.name}: {len(nodes) - blocks} nodes, {blocks} "
+          f"block{'' if blocks == 1 else 's'} ({len(result.project.graph.nodes)} nodes at the "
+          f"top), {len(result.opaque)} opaque ({', '.join(result.opaque[:8]) or 'none'})")
     for note in result.notes:
         print(f"note: {note}")
     if result.max_abs_diff is not None:

@@ -55,23 +55,18 @@ def input_shape(name: str) -> tuple[int, ...]:
 def flat_counts(graph) -> dict[str, Any]:
     """Layers of the network with every Block instance expanded (its inner Input/Output
     nodes are ports, not layers), Block instances, and Opaque nodes with their operations."""
+    from graph.blocks import walk_nodes
+
     counts: dict[str, Any] = {"nodes": 0, "blocks": 0, "opaque": 0, "opaque_ops": {}}
-
-    def visit(g, top: bool) -> None:
-        for node in g.nodes:
-            if node.block is not None:
-                counts["blocks"] += 1
-                visit(node.block.graph, False)
-                continue
-            if not top and node.type in ("Input", "Output"):
-                continue
-            counts["nodes"] += 1
-            if node.type == "Opaque":
-                counts["opaque"] += 1
-                op = str(node.params.get("operation", "?"))[:60]
-                counts["opaque_ops"][op] = counts["opaque_ops"].get(op, 0) + 1
-
-    visit(graph, True)
+    for _, node in walk_nodes(graph):
+        if node.block is not None:
+            counts["blocks"] += 1
+            continue
+        counts["nodes"] += 1
+        if node.type == "Opaque":
+            counts["opaque"] += 1
+            op = str(node.params.get("operation", "?"))[:60]
+            counts["opaque_ops"][op] = counts["opaque_ops"].get(op, 0) + 1
     return counts
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from graph.commands import Command
 from graph.errors import GraphEditError, ShapeError
@@ -146,6 +146,18 @@ class BlockDefinition:
 
 
 # ---- serialisation (project files, the user's library) ----------------------------------------
+
+def walk_nodes(graph: Graph, prefix: str = "") -> Iterator[tuple[str, Node]]:
+    """Every node at any depth with its path (``layer1_0/conv1``); a block's Input/Output
+    nodes are its ports and are left out."""
+    for node in graph.nodes:
+        if prefix and node.type in ("Input", "Output"):
+            continue
+        path = f"{prefix}{node.name}"
+        yield path, node
+        if node.block is not None:
+            yield from walk_nodes(node.block.graph, path + "/")
+
 
 def definition_to_dict(definition: BlockDefinition) -> dict[str, Any]:
     return {"name": definition.name, "description": definition.description,

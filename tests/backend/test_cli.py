@@ -251,9 +251,13 @@ def test_import_to_a_json_name_writes_a_project_file_without_weights(tmp_path: P
     result = cli("import", f"{source}:Net", "-o", str(out), "--input-shape", "3,8,8")
     assert result.code == 0, result.err
     assert "not the imported weights" in result.out
+    assert "6 nodes, 1 block (3 nodes at the top)" in result.out
     project = load_project(out)  # a project file, not a checkpoint under a .json name
-    assert [n.type for n in project.graph.nodes] == ["Input", "Conv2d", "ReLU", "Flatten",
-                                                      "Linear", "Output"]
+    # the Sequential `body` comes in as a block holding the four layers
+    assert [n.type for n in project.graph.nodes] == ["Input", "Block", "Output"]
+    body = project.graph.find("body").block.graph
+    assert [n.type for n in body.nodes] == ["Input", "Conv2d", "ReLU", "Flatten", "Linear",
+                                            "Output"]
     checked = cli("validate", str(out))
     assert checked.code == 0 and "valid" in checked.out
 
@@ -263,7 +267,7 @@ def test_import_to_a_pt_name_writes_a_checkpoint_with_the_weights(tmp_path: Path
     source.write_text(SMALL_NET)
     out = tmp_path / "net.pt"
     assert cli("import", f"{source}:Net", "-o", str(out), "--input-shape", "3,8,8").code == 0
-    assert "body_0.weight" in load_checkpoint(out).state_dict
+    assert "body.conv0.weight" in load_checkpoint(out).state_dict  # nested: body is a block
     assert cli("validate", str(out)).code == 0
 
 
