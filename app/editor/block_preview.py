@@ -73,24 +73,18 @@ class BlockPreview(QGraphicsItem):
     def __init__(self, graph: Graph, parent: QGraphicsItem) -> None:
         super().__init__(parent)
         self.cards, self.edges, inner = mini_layout(graph)
-        self.size = QRectF(0, 0, inner.width() + 2 * PAD, inner.height() + 2 * PAD)
-        lanes = sum(1 for _ in self.wire_paths()) - sum(  # room for the side lanes
-            1 for a, b in self.edges if self._adjacent(a, b))
-        self.size.setWidth(self.size.width() + LANE * max(lanes, 0) + (PAD if lanes else 0))
+        self.wires, lanes = self._route()  # once: paint only draws them
+        self.size = QRectF(0, 0, inner.width() + 2 * PAD + LANE * lanes + (PAD if lanes else 0),
+                           inner.height() + 2 * PAD)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks reach the card
 
     def boundingRect(self) -> QRectF:
         return self.size
 
-    def _adjacent(self, source: str, target: str) -> bool:
-        by_id = {c.node_id: c.rect for c in self.cards}
-        a, b = by_id.get(source), by_id.get(target)
-        return a is None or b is None or not any(
-            a.bottom() < c.rect.top() < b.top() for c in self.cards)
-
-    def wire_paths(self) -> list[QPainterPath]:
-        """A wire to the next row is a short S-curve; one that skips rows (a residual's
-        shortcut) leaves its card's side and runs down beside the cards it passes."""
+    def _route(self) -> tuple[list[QPainterPath], int]:
+        """The wires, and how many side lanes they use: a wire to the next row is a short
+        S-curve; one that skips rows (a residual's shortcut) leaves its card's side and runs
+        down beside the cards it passes."""
         by_id = {c.node_id: c.rect for c in self.cards}
         paths, lanes = [], 0
         for source, target in self.edges:
@@ -114,7 +108,7 @@ class BlockPreview(QGraphicsItem):
                 path.quadTo(x, end.y(), x - LANE, end.y())
                 path.lineTo(end)
             paths.append(path)
-        return paths
+        return paths, lanes
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -127,12 +121,11 @@ class BlockPreview(QGraphicsItem):
         painter.setBrush(panel)
         painter.drawRoundedRect(self.size, 5, 5)
         painter.translate(PAD, PAD)
-        by_id = {c.node_id: c.rect for c in self.cards}
         wire = QColor(text)
         wire.setAlpha(140)
         painter.setPen(QPen(wire, 1.2))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        for path in self.wire_paths():
+        for path in self.wires:
             painter.drawPath(path)
         font = QFont(painter.font())
         font.setPointSizeF(TEXT_PT)

@@ -139,12 +139,7 @@ def _conv(op: Op) -> None:
     if group < 1 or w.shape[1] * group != channels or w.shape[0] % group:
         raise op.fail(f"its weights {tuple(w.shape)} and group {group} do not fit "
                       f"{channels} input channels")
-    weights = {"weight": w}
-    if op.given(2):
-        bias = op.need_const(2, "biases")
-        if tuple(bias.shape) != (w.shape[0],):
-            raise op.fail(f"its bias {tuple(bias.shape)} does not fit {w.shape[0]} filters")
-        weights["bias"] = bias
+    weights = _filter_weights(op, w, filters=w.shape[0])
     op.imp.add(f"Conv{n}d", {
         "out_channels": w.shape[0], "kernel_size": _axes_param(k, n),
         "stride": _axes_param(strides, n), "padding": _axes_param(begin, n),
@@ -173,12 +168,7 @@ def _conv_transpose(op: Op) -> None:
         raise op.fail("its padding is not the same on both sides")
     if w.shape[0] != op.t.dims[0]:
         raise op.fail(f"its weights {tuple(w.shape)} do not fit {op.t.dims[0]} input channels")
-    weights = {"weight": w}
-    if op.given(2):
-        bias = op.need_const(2, "biases")
-        if tuple(bias.shape) != (w.shape[1],):
-            raise op.fail(f"its bias {tuple(bias.shape)} does not fit {w.shape[1]} filters")
-        weights["bias"] = bias
+    weights = _filter_weights(op, w, filters=w.shape[1])
     op.imp.add(f"ConvTranspose{n}d", {
         "out_channels": w.shape[1], "kernel_size": _axes_param(k, n),
         "stride": _axes_param(strides, n), "padding": _axes_param(pads[:n], n),
@@ -696,6 +686,17 @@ CONVERTERS: dict[str, Callable[[Op], None]] = {
 }
 
 SUPPORTED = tuple(sorted(CONVERTERS))
+
+
+def _filter_weights(op: Op, w: torch.Tensor, filters: int) -> dict[str, torch.Tensor]:
+    """A convolution's weight and, when given (input 2), its bias: one per filter."""
+    weights = {"weight": w}
+    if op.given(2):
+        bias = op.need_const(2, "biases")
+        if tuple(bias.shape) != (filters,):
+            raise op.fail(f"its bias {tuple(bias.shape)} does not fit {filters} filters")
+        weights["bias"] = bias
+    return weights
 
 
 def convert(imp: Any, node, attrs: dict[str, Any], opset: int) -> None:
